@@ -1,0 +1,60 @@
+"""The `blurfuse` console script: one entry point that dispatches subcommands.
+
+This is the only module that imports every package. Each package owns its subcommands in its own
+`cli.py` (`register(subparsers)` adds them and sets `func`), and imports heavy libraries (torch,
+timm, flask) inside the handlers, so `blurfuse --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from blurfuse import __version__
+
+
+class CLIError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from analysis import cli as analysis_cli
+    from blurfuse import pipeline
+    from fusion import cli as fusion_cli
+    from train import cli as train_cli
+    from web import cli as web_cli
+
+    parser = argparse.ArgumentParser(
+        prog="blurfuse",
+        description="Long-tailed, partly blurred image classification: data, training, report, web app.",
+    )
+    parser.add_argument("--version", action="version", version=f"blurfuse {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (train_cli, fusion_cli, analysis_cli, web_cli, pipeline):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"blurfuse {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+        # Bad input is the user's to fix: say what was wrong, no traceback.
+        print(f"blurfuse {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

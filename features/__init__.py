@@ -1,0 +1,1 @@
+"""blurfuse: features package."""

@@ -1,0 +1,1 @@
+"""blurfuse: fusion package."""

@@ -1,0 +1,1 @@
+"""blurfuse: train package."""

@@ -1,0 +1,9 @@
+"""Subcommands owned by the train package (registered into the `blurfuse` console script)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add this package's subcommands. Placeholder until the package's commands land."""

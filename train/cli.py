@@ -1,4 +1,4 @@
-"""Subcommands owned by the train package (registered into the `blurfuse` console script)."""
+"""Subcommands owned by the train package: `data` (build a dataset dir) and `train` (fit a model)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands. Placeholder until the package's commands land."""
+    from train import cli_data, cli_train
+
+    cli_data.register(subparsers)
+    cli_train.register(subparsers)

@@ -1,0 +1,1 @@
+"""Model fixtures (owned by the fusion engineer): `tiny_checkpoint` and friends."""

@@ -1,9 +1,77 @@
-"""`blurfuse run`: the main job — build the dataset, train the default recipe, write the report, serve."""
+"""`blurfuse run`: the main job — build the dataset, train the default recipe, write the report, serve.
+
+It composes the other subcommands through their own argument parsers, so `run` can never drift
+from what a user gets by running the steps by hand. Each step is skipped when its finished output
+already exists (outputs only appear complete, see `features.atomic`), so re-running `make run`
+after an interruption picks up where it stopped: an unfinished training run is resumed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger("blurfuse.run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Placeholder until the end-to-end job lands."""
+    parser = subparsers.add_parser(
+        "run",
+        help="the main job: dataset -> training -> report -> web app",
+        description="Build FMNIST-LT-Blur v1 (or reuse it), train the default recipe (or resume it), "
+        "write the analysis report and serve the model. Steps whose output exists are skipped.",
+    )
+    parser.add_argument("--data", type=Path, default=Path("data/fmnist-lt-blur-v1"), help="dataset dir")
+    parser.add_argument("--out", type=Path, default=Path("runs/default"), help="training run dir")
+    parser.add_argument("--recipe", default="default", help="training recipe name (default: %(default)s)")
+    parser.add_argument("--data-root", type=Path, default=None, help="where the Fashion-MNIST IDX files are")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--no-serve", action="store_true", help="stop after the report")
+    parser.add_argument("--ngrok", action="store_true", help="also open a public ngrok tunnel (NGROK_AUTHTOKEN)")
+    parser.set_defaults(func=run)
+
+
+def _step(argv: list[str]) -> None:
+    from blurfuse.cli import CLIError, build_parser
+
+    print(f"\n==> blurfuse {' '.join(argv)}", flush=True)
+    args = build_parser().parse_args(argv)
+    status = int(args.func(args) or 0)
+    if status != 0:
+        raise CLIError(f"step 'blurfuse {argv[0]}' failed with exit status {status}")
+
+
+def run(args: argparse.Namespace) -> int:
+    data, out = args.data, args.out
+    if (data / "manifest.csv").is_file() and (data / "card.json").is_file():
+        print(f"==> dataset {data} exists; reusing it")
+    else:
+        argv = ["data", "--dataset", "fashion-mnist", "--out", str(data)]
+        if args.data_root is not None:
+            argv += ["--data-root", str(args.data_root)]
+        _step(argv)
+
+    if (out / "model.safetensors").is_file() and (out / "model.json").is_file():
+        print(f"==> model {out} exists; reusing it")
+    else:
+        argv = ["train", "--data", str(data), "--out", str(out), "--recipe", args.recipe]
+        if out.exists():
+            argv.append("--resume")
+        _step(argv)
+
+    report = out / "report"
+    if (report / "index.html").is_file():
+        print(f"==> report {report} exists; reusing it")
+    else:
+        _step(["report", "--model", str(out), "--data", str(data), "--out", str(report)])
+    print(f"\nReport: {(report / 'index.html').resolve()}")
+
+    if args.no_serve:
+        return 0
+    argv = ["serve", "--model", str(out), "--host", args.host, "--port", str(args.port)]
+    if args.ngrok:
+        argv.append("--ngrok")
+    _step(argv)
+    return 0

@@ -1,0 +1,150 @@
+"""Classification, blur-detection and calibration metrics, vectorised over bootstrap resamples.
+
+Functions taking `idx` work on a (b, N) index matrix (see `analysis.bootstrap`) and return one
+value per resample, so the same code gives the point estimate (identity row) and the bootstrap
+distribution. Conventions follow scikit-learn so the figures can be checked against it: precision
+of a never-predicted class is 0, balanced accuracy averages recall over classes present in the
+truth, macro-F1 averages over classes present in the truth or the predictions.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def grouped_sums(idx: np.ndarray, key: np.ndarray, n_keys: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(b, n_keys) per-resample counts (or sums of `weights`) of images falling in each key.
+
+    Images with key -1 are left out, which is how subsets (rare classes only, blurred only) are
+    expressed without changing the shape of the index matrix.
+    """
+    b = idx.shape[0]
+    keys = np.asarray(key)[idx]
+    keys = np.where(keys < 0, n_keys, keys)  # an overflow slot, dropped below
+    flat = (np.arange(b, dtype=np.int64)[:, None] * (n_keys + 1) + keys).ravel()
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)[idx].ravel()
+    counts = np.bincount(flat, weights=w, minlength=b * (n_keys + 1)).reshape(b, n_keys + 1)
+    return counts[:, :n_keys].astype(np.float64)
+
+
+def confusion_counts(idx: np.ndarray, labels: np.ndarray, predicted: np.ndarray, n_classes: int,
+                     subset: np.ndarray | None = None) -> np.ndarray:
+    """(b, C, C) confusion matrices, rows = truth, columns = prediction; `subset` masks images."""
+    key = np.asarray(labels, dtype=np.int64) * n_classes + np.asarray(predicted, dtype=np.int64)
+    if subset is not None:
+        key = np.where(subset, key, -1)
+    return grouped_sums(idx, key, n_classes * n_classes).reshape(-1, n_classes, n_classes)
+
+
+def _divide(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), empty)
+
+
+def per_class_scores(conf: np.ndarray) -> dict[str, np.ndarray]:
+    """Recall (NaN without support), precision (0 when never predicted) and F1 per class."""
+    tp = np.diagonal(conf, axis1=-2, axis2=-1)
+    support = conf.sum(axis=-1)
+    predicted = conf.sum(axis=-2)
+    return {
+        "recall": _divide(tp, support, np.nan),
+        "precision": _divide(tp, predicted, 0.0),
+        "f1": _divide(2 * tp, support + predicted, 0.0),
+        "support": support,
+        "predicted": predicted,
+    }
+
+
+def nanmean(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean ignoring NaN; NaN (without a warning) when nothing is defined."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
+def accuracy(conf: np.ndarray) -> np.ndarray:
+    total = conf.sum(axis=(-2, -1))
+    return _divide(np.trace(conf, axis1=-2, axis2=-1), total, np.nan)
+
+
+def balanced_accuracy(conf: np.ndarray) -> np.ndarray:
+    return nanmean(per_class_scores(conf)["recall"])
+
+
+def macro_f1(conf: np.ndarray) -> np.ndarray:
+    scores = per_class_scores(conf)
+    present = (scores["support"] + scores["predicted"]) > 0
+    f1 = np.where(present, scores["f1"], np.nan)
+    return nanmean(f1)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Plain (C, C) integer confusion matrix of the whole sample."""
+    n = len(labels)
+    conf = confusion_counts(np.arange(n)[None], labels, predicted, n_classes)[0]
+    return conf.astype(np.int64)
+
+
+def calibration_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-width confidence bin of each image (the top-1 probability), 0 .. n_bins-1."""
+    return np.clip((np.asarray(confidence) * n_bins).astype(np.int64), 0, n_bins - 1)
+
+
+def expected_calibration_error(idx: np.ndarray, confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15,
+                               subset: np.ndarray | None = None) -> np.ndarray:
+    """ECE = sum over bins of (share of images) x |accuracy - mean confidence|, per resample."""
+    key = calibration_bins(confidence, n_bins)
+    if subset is not None:
+        key = np.where(subset, key, -1)
+    count = grouped_sums(idx, key, n_bins)
+    sum_conf = grouped_sums(idx, key, n_bins, weights=confidence)
+    sum_correct = grouped_sums(idx, key, n_bins, weights=np.asarray(correct, dtype=np.float64))
+    return _divide(np.abs(sum_correct - sum_conf).sum(axis=1), count.sum(axis=1), np.nan)
+
+
+def binary_scores(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of a yes/no detector (True = blurred)."""
+    truth = np.asarray(truth, dtype=bool)
+    verdict = np.asarray(verdict, dtype=bool)
+    tp = float(np.sum(truth & verdict))
+    fp = float(np.sum(~truth & verdict))
+    fn = float(np.sum(truth & ~verdict))
+    n = truth.size
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    return {
+        "accuracy": float(np.mean(truth == verdict)) if n else float("nan"),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "n": int(n),
+        "n_positive": int(truth.sum()),
+    }
+
+
+def roc_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN with a single class."""
+    truth = np.asarray(truth, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) with a point per distinct score, highest first, starting at (0, 0)."""
+    truth = np.asarray(truth, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    order = np.argsort(-score, kind="mergesort")
+    score, truth = score[order], truth[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
+    tps = np.cumsum(truth)[last].astype(np.float64)
+    fps = (last + 1 - tps).astype(np.float64)
+    tpr = np.r_[0.0, tps / max(tps[-1], 1.0)]
+    fpr = np.r_[0.0, fps / max(fps[-1], 1.0)]
+    return fpr, tpr, np.r_[np.inf, score[last]]

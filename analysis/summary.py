@@ -1,0 +1,141 @@
+"""The plain-language summary at the top of the report, generated from metrics.json only.
+
+Never hand-written: every sentence is chosen by the sign and size of a number and by whether its
+95 % interval excludes zero, so a re-run with a better model rewrites the story by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Below this many points a significant difference is still called "small".
+SMALL_GAP_POINTS = 2.0
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.{digits}f} %"
+
+
+def points(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{abs(value):.{digits}f}"
+
+
+def interval(ci: list[float | None], scale: float = 1.0, unit: str = "") -> str:
+    """'95 % CI 3.1–7.9' (or '-2.0 to 4.1' when a bound is negative, where a dash would mislead)."""
+    low, high = ci
+    if low is None or high is None:
+        return "95 % CI n/a"
+    a, b = low * scale, high * scale
+    joiner = " to " if a < 0 or b < 0 else "–"
+    return f"95 % CI {a:.1f}{joiner}{b:.1f}{unit}"
+
+
+def _gap_sentence(gap: dict[str, Any], positive: str, negative: str, neutral: str) -> str:
+    """Pick the sentence for a gap; templates get {pts} and {ci}."""
+    value = gap["points"]
+    ci = interval(gap["ci_points"])
+    if value is None:
+        return neutral.format(pts="n/a", ci=ci)
+    if not gap["significant"]:
+        return neutral.format(pts=f"{value:+.1f}", ci=ci)
+    template = positive if value > 0 else negative
+    sentence = template.format(pts=points(value), ci=ci)
+    if abs(value) < SMALL_GAP_POINTS:
+        sentence += " The difference is significant but small."
+    return sentence
+
+
+def summarize(metrics: dict[str, Any], split: str = "test") -> list[str]:
+    """Sentences, most important first."""
+    overall = metrics["overall"]
+    sentences = [
+        f"On the {split} split ({overall['n_images']} images) the model classifies {pct(overall['top1'])} of images "
+        f"correctly; balanced accuracy (mean recall over classes) is {pct(overall['balanced_accuracy'])} "
+        f"({interval(overall['balanced_accuracy_ci'], 100, ' %')}) and macro-F1 {pct(overall['macro_f1'])}."
+    ]
+    gaps = metrics["gaps"]
+    group = metrics["group"]
+    if "frequent_minus_rare_recall" in gaps:
+        sentences.append(_gap_sentence(
+            gaps["frequent_minus_rare_recall"],
+            positive="Rare classes are recalled {pts} points less often than frequent ones ({ci}): "
+            f"{pct(group['rare']['recall'])} against {pct(group['frequent']['recall'])}.",
+            negative="Rare classes are recalled {pts} points more often than frequent ones ({ci}): "
+            f"{pct(group['rare']['recall'])} against {pct(group['frequent']['recall'])}.",
+            neutral="Rare and frequent classes are recalled about equally often "
+            f"({pct(group['rare']['recall'])} against {pct(group['frequent']['recall'])}); the difference "
+            "(frequent minus rare) of {pts} points is not significant ({ci} includes 0).",
+        ))
+    confusions = metrics.get("rare_confusions", {})
+    worst = [(name, items[0]) for name, items in confusions.items() if items]
+    if worst:
+        name, top = max(worst, key=lambda item: item[1]["share"])
+        sentences.append(
+            f"The most common mistake on a rare class is {name} taken for {top['class']} "
+            f"({top['count']} images, {pct(top['share'])} of its test images)."
+        )
+    blur = metrics["blur"]
+    sentences.append(_gap_sentence(
+        gaps["sharp_minus_blurred_accuracy"],
+        positive="Blur costs {pts} points of accuracy ({ci}): "
+        f"{pct(blur['accuracy_blurred'])} on blurred against {pct(blur['accuracy_sharp'])} on sharp images.",
+        negative="Blurred images are classified {pts} points better than sharp ones ({ci}): "
+        f"{pct(blur['accuracy_blurred'])} against {pct(blur['accuracy_sharp'])}.",
+        neutral="Blur does not measurably change accuracy "
+        f"({pct(blur['accuracy_blurred'])} blurred against {pct(blur['accuracy_sharp'])} sharp); the difference "
+        "(sharp minus blurred) of {pts} points is not significant ({ci} includes 0).",
+    ))
+    kinds = {k: v for k, v in blur.get("per_kind", {}).items() if v.get("accuracy") is not None}
+    if len(kinds) > 1:
+        hardest = min(kinds, key=lambda k: kinds[k]["accuracy"])
+        easiest = max(kinds, key=lambda k: kinds[k]["accuracy"])
+        sentences.append(
+            f"The hardest blur kind is {hardest} ({pct(kinds[hardest]['accuracy'])} accuracy), "
+            f"the easiest {easiest} ({pct(kinds[easiest]['accuracy'])})."
+        )
+    sentences.append(_detection_sentence(metrics["blur_detection"]))
+    sentences.append(_calibration_sentence(metrics["calibration"]))
+    return sentences
+
+
+def _detection_sentence(detection: dict[str, Any]) -> str:
+    default, fitted, learned = detection["laplacian_default"], detection["laplacian_fitted"], detection["learned_head"]
+    diff = 100.0 * ((fitted["accuracy"] or 0.0) - (default["accuracy"] or 0.0))
+    if abs(diff) < 0.5:
+        compare = "about as accurate as"
+    elif diff > 0:
+        compare = f"{abs(diff):.1f} points more accurate than"
+    else:
+        compare = f"{abs(diff):.1f} points less accurate than"
+    sentence = (
+        f"As a blur detector, the Laplacian variance with the fitted threshold ({fitted['threshold']:.1f}) is right on "
+        f"{pct(fitted['accuracy'])} of images, {compare} the fixed threshold {default['threshold']:.0f} "
+        f"({pct(default['accuracy'])})"
+    )
+    if learned is not None:
+        sentence += (f"; the learned blur head is right on {pct(learned['accuracy'])} "
+                     f"(ROC AUC {_auc(learned['roc_auc'])} against {_auc(fitted['roc_auc'])} for the Laplacian score).")
+    else:
+        sentence += f" (ROC AUC of the score {_auc(fitted['roc_auc'])}); this model has no learned blur head."
+    return sentence
+
+
+def _auc(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _calibration_sentence(calibration: dict[str, Any]) -> str:
+    ece = calibration["ece"]
+    over = calibration["overconfidence_points"]
+    lo, hi = calibration["overconfidence_points_ci"]
+    if lo is not None and lo > 0:
+        direction = f"it is overconfident: its mean confidence exceeds its accuracy by {points(over)} points"
+    elif hi is not None and hi < 0:
+        direction = f"it is underconfident: its mean confidence is {points(over)} points below its accuracy"
+    else:
+        direction = "its mean confidence matches its accuracy (the difference is not significant)"
+    quality = "well calibrated" if ece is not None and ece < 0.03 else "not well calibrated"
+    sentence = f"The model is {quality} (expected calibration error {pct(ece)}); {direction}."
+    if calibration.get("ece_rare") is not None:
+        sentence += f" On rare-class images the calibration error is {pct(calibration['ece_rare'])}."
+    return sentence

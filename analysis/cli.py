@@ -1,9 +1,109 @@
-"""Subcommands owned by the analysis package (registered into the `blurfuse` console script)."""
+"""Subcommands owned by the analysis package: `report` and `ablate`.
+
+Heavy libraries (torch, matplotlib) are imported inside the handlers so `blurfuse --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+DEFAULT_VARIANTS = ("fused", "rgb_only", "edge_blur_only", "no_balancing")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands. Placeholder until the package's commands land."""
+    add_report_parser(subparsers)
+    add_ablate_parser(subparsers)
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report",
+        help="evaluate a checkpoint on a split and write the HTML report",
+        description="Predict every image of a split with the checkpoint (through the same Predictor as the web app), "
+        "measure frequent vs rare and blurred vs sharp with 95 % bootstrap intervals, and write a self-contained "
+        "report directory (index.html, report.md, metrics.json, predictions.csv, figures/). Prints the path of index.html.",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="training run dir (or its model.json)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None, help="report dir (default: MODEL/report)")
+    parser.add_argument("--force", action="store_true", help="replace an existing report dir")
+    parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run_report)
+    return parser
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from analysis.report import make_report
+
+    index = make_report(args.model, args.data, split=args.split, out=args.out, force=args.force,
+                        batch_size=args.batch_size, progress=not args.no_progress,
+                        n_resamples=args.bootstrap, seed=args.seed)
+    print(index.resolve())
+    return 0
+
+
+def add_ablate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "ablate",
+        help="train the fused model and its variants under one sample budget and compare them",
+        description="Train each variant with the same number of training samples, evaluate it on the test split "
+        "and write ablation.md/.csv/.json and ablation.png to OUT.",
+    )
+    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
+    parser.add_argument("--budget", type=_positive_int, required=True, help="training samples seen by every variant")
+    parser.add_argument("--out", type=Path, required=True, help="output dir (runs/ and the comparison)")
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=DEFAULT_VARIANTS,
+                        help="variants to train (default: all)")
+    parser.add_argument("--recipe", default="default", help="base training recipe (default: %(default)s)")
+    parser.add_argument("--split", default="test", choices=("val", "test"), help="evaluation split (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="training and bootstrap seed (default: %(default)s)")
+    parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass when evaluating")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                        help="override a training-recipe field for every variant (read as JSON when it parses, else text; "
+                        "e.g. --set input_size=32 --set pretrained=none); repeatable")
+    parser.add_argument("--force", action="store_true", help="replace an existing OUT")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run_ablate)
+    return parser
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from analysis.ablate import ablate
+
+    table = ablate(args.data, budget=args.budget, out=args.out, variants=args.variants, recipe=args.recipe,
+                   split=args.split, seed=args.seed, n_resamples=args.bootstrap, batch_size=args.batch_size,
+                   force=args.force, progress=not args.no_progress, overrides=parse_overrides(args.overrides))
+    print(table.resolve())
+    return 0
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, true, lists), else as text."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import metrics as M  # noqa: E402
+from analysis.measure import ordered_groups  # noqa: E402
 from analysis.table import PredictionTable  # noqa: E402
 
 GROUP_COLORS = {"frequent": "#4c72b0", "medium": "#dd8452", "rare": "#c44e52"}
@@ -40,28 +41,38 @@ def _mark_groups(ax: plt.Axes, groups: Sequence[str]) -> None:
     for tick, group in zip(ax.get_xticklabels(), groups):
         tick.set_color(_group_color(group))
     handles = [plt.Line2D([], [], marker="s", linestyle="", color=_group_color(g), label=g)
-               for g in dict.fromkeys(groups)]
+               for g in ordered_groups(list(groups))]
     ax.add_artist(ax.legend(handles=handles, title="group (label colour)", loc="lower left", fontsize=8))
 
 
 def class_counts(class_names: list[str], groups: list[str], before: list[int] | None, after: list[int] | None) -> Figure:
     """Training images per class before and after the long-tail skew (log scale)."""
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(9.5, 3.8))
     x = np.arange(len(class_names))
-    width = 0.4 if before is not None and after is not None else 0.8
+    both = before is not None and after is not None
+    width = 0.4 if both else 0.8
+    shown = [v for v in (before or []) + (after or []) if v > 0]
     if before is not None:
-        ax.bar(x - (width / 2 if after is not None else 0), before, width, color="#bbbbbb", label="before skew")
+        ax.bar(x - (width / 2 if both else 0), before, width, color="#cccccc", edgecolor="#999999", label="before skew")
     if after is not None:
-        colors = [_group_color(g) for g in groups]
-        ax.bar(x + (width / 2 if before is not None else 0), after, width, color=colors, label="after skew")
-        for xi, value in zip(x, after):
-            ax.text(xi + (width / 2 if before is not None else 0), value, str(value), ha="center", va="bottom", fontsize=7)
-    ax.set_yscale("log")
+        xs = x + (width / 2 if both else 0)
+        ax.bar(xs, after, width, color=[_group_color(g) for g in groups], label="after skew (colour = group)")
+        for xi, value in zip(xs, after):
+            ax.text(xi, value * 1.08, str(value), ha="center", va="bottom", fontsize=7)
+    if not shown:
+        ax.text(0.5, 0.5, "the data card has no class counts", ha="center", transform=ax.transAxes)
+    else:
+        ax.set_yscale("log")
+        ax.set_ylim(max(0.5, min(shown) / 3), max(shown) * 3)
     ax.set_xticks(x, class_names, rotation=30, ha="right")
     ax.set_ylabel("training images (log)")
     ax.set_title("Class counts before and after the skew (training split)")
-    _mark_groups(ax, groups)
-    ax.legend(loc="upper right", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=_group_color(g), label=f"after skew: {g}") for g in ordered_groups(list(groups))]
+    if before is not None:
+        handles.insert(0, plt.Rectangle((0, 0), 1, 1, facecolor="#cccccc", edgecolor="#999999", label="before skew"))
+    for tick, group in zip(ax.get_xticklabels(), groups):
+        tick.set_color(_group_color(group))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return fig
 
 

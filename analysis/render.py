@@ -181,7 +181,7 @@ def render_html(title: str, meta: list[str], summary: list[str], tables: list[Ta
         for item_id in ids:
             item = by_id.get(item_id)
             if isinstance(item, Table):
-                parts.append(_html_table(item))
+                parts.append(_html_table(item, show_title=item.title != heading))
             elif isinstance(item, FigureRef):
                 data = base64.b64encode(item.png).decode("ascii")
                 parts.append(f'<figure id="{esc(item.id)}"><img src="data:image/png;base64,{data}" alt="{esc(item.title)}">'
@@ -190,12 +190,13 @@ def render_html(title: str, meta: list[str], summary: list[str], tables: list[Ta
     return "\n".join(parts)
 
 
-def _html_table(table: Table) -> str:
+def _html_table(table: Table, show_title: bool = True) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows)
     note = f'<p class="note">{esc(table.note)}</p>' if table.note else ""
-    return (f'<h3>{esc(table.title)}</h3><table id="{esc(table.id)}"><thead><tr>{head}</tr></thead>'
+    title = f"<h3>{esc(table.title)}</h3>" if show_title else ""
+    return (f'{title}<table id="{esc(table.id)}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>{note}")
 
 
@@ -210,7 +211,8 @@ def render_markdown(title: str, meta: list[str], summary: list[str], tables: lis
         for item_id in ids:
             item = by_id.get(item_id)
             if isinstance(item, Table):
-                lines += [f"### {item.title}", "", "| " + " | ".join(item.header) + " |",
+                lines += ([f"### {item.title}", ""] if item.title != heading else []) + [
+                          "| " + " | ".join(item.header) + " |",
                           "| " + " | ".join("---" for _ in item.header) + " |"]
                 lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in item.rows]
                 lines += ["", item.note, ""] if item.note else [""]

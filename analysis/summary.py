@@ -75,24 +75,39 @@ def summarize(metrics: dict[str, Any], split: str = "test") -> list[str]:
             f"({top['count']} images, {pct(top['share'])} of its test images)."
         )
     blur = metrics["blur"]
-    sentences.append(_gap_sentence(
-        gaps["sharp_minus_blurred_accuracy"],
-        positive="Blur costs {pts} points of accuracy ({ci}): "
-        f"{pct(blur['accuracy_blurred'])} on blurred against {pct(blur['accuracy_sharp'])} on sharp images.",
-        negative="Blurred images are classified {pts} points better than sharp ones ({ci}): "
-        f"{pct(blur['accuracy_blurred'])} against {pct(blur['accuracy_sharp'])}.",
-        neutral="Blur does not measurably change accuracy "
-        f"({pct(blur['accuracy_blurred'])} blurred against {pct(blur['accuracy_sharp'])} sharp); the difference "
-        "(sharp minus blurred) of {pts} points is not significant ({ci} includes 0).",
-    ))
+    if not blur["n_blurred"] or not blur["n_sharp"]:
+        sentences.append(f"The {split} split has {'no blurred' if not blur['n_blurred'] else 'no sharp'} images, "
+                         "so the cost of blur cannot be measured on it.")
+    else:
+        sentences.append(_gap_sentence(
+            gaps["sharp_minus_blurred_accuracy"],
+            positive="Blur costs {pts} points of accuracy ({ci}): "
+            f"{pct(blur['accuracy_blurred'])} on blurred against {pct(blur['accuracy_sharp'])} on sharp images.",
+            negative="Blurred images are classified {pts} points better than sharp ones ({ci}): "
+            f"{pct(blur['accuracy_blurred'])} against {pct(blur['accuracy_sharp'])}.",
+            neutral="Blur does not measurably change accuracy "
+            f"({pct(blur['accuracy_blurred'])} blurred against {pct(blur['accuracy_sharp'])} sharp); the difference "
+            "(sharp minus blurred) of {pts} points is not significant ({ci} includes 0).",
+        ))
     kinds = {k: v for k, v in blur.get("per_kind", {}).items() if v.get("accuracy") is not None}
     if len(kinds) > 1:
         hardest = min(kinds, key=lambda k: kinds[k]["accuracy"])
         easiest = max(kinds, key=lambda k: kinds[k]["accuracy"])
+        overlap = (kinds[hardest]["accuracy_ci"][1] or 1.0) >= (kinds[easiest]["accuracy_ci"][0] or 0.0)
         sentences.append(
             f"The hardest blur kind is {hardest} ({pct(kinds[hardest]['accuracy'])} accuracy), "
-            f"the easiest {easiest} ({pct(kinds[easiest]['accuracy'])})."
+            f"the easiest {easiest} ({pct(kinds[easiest]['accuracy'])})"
+            + ("; their intervals overlap, so this ranking is uncertain." if overlap else ".")
         )
+    hurt = {g: e for g, e in group.items() if e.get("blur_gap_points") is not None}
+    if len(hurt) > 1 and blur["n_blurred"] and blur["n_sharp"]:
+        worst_group = max(hurt, key=lambda g: hurt[g]["blur_gap_points"])
+        entry = hurt[worst_group]
+        if entry["blur_gap_points"] > 0:
+            sentences.append(
+                f"Blur hurts the {worst_group} classes most: their recall drops by {entry['blur_gap_points']:.1f} points "
+                f"({interval(entry['blur_gap_points_ci'])}) from sharp to blurred images."
+            )
     sentences.append(_detection_sentence(metrics["blur_detection"]))
     sentences.append(_calibration_sentence(metrics["calibration"]))
     return sentences

@@ -1,0 +1,109 @@
+"""The data card: what a person (card.md + plots) and a program (card.json) need to know about a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+GROUP_COLOURS = {"frequent": "#4C72B0", "medium": "#DD8452", "rare": "#C44E52"}
+
+
+def _bar(ax, names: list[str], values: list[float], colours: list[str]) -> None:
+    ax.bar(range(len(names)), values, color=colours)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+
+
+def write_plots(card: dict, plots_dir: Path) -> dict[str, str]:
+    """counts before/after the skew and the blurred share per class, as PNGs; returns name -> relative path."""
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    names = card["class_names"]
+    colours = [GROUP_COLOURS[card["groups"][n]] for n in names]
+    written = {}
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _bar(ax, names, card["counts_before"]["train"], ["#8C8C8C"] * len(names))
+    ax.set_ylabel("images")
+    ax.set_title(f"{card['dataset']}: training images per class before the skew")
+    fig.tight_layout()
+    fig.savefig(plots_dir / "counts_before.png", dpi=110)
+    plt.close(fig)
+    written["counts_before"] = "plots/counts_before.png"
+
+    after = [t + v for t, v in zip(card["counts_after"]["train"], card["counts_after"]["val"])]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _bar(ax, names, after, colours)
+    ax.set_yscale("log")
+    ax.set_ylabel("images (log scale)")
+    ax.set_title("after the long-tail skew (train + val), coloured by group")
+    for group, colour in GROUP_COLOURS.items():
+        ax.bar([], [], color=colour, label=group)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "counts_after.png", dpi=110)
+    plt.close(fig)
+    written["counts_after"] = "plots/counts_after.png"
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.27
+    for offset, split in zip((-width, 0, width), ("train", "val", "test")):
+        shares = [100 * s for s in card["blurred_share"][split]]
+        ax.bar([i + offset for i in range(len(names))], shares, width, label=split)
+    ax.axhline(30, color="black", lw=0.8, ls="--", label="rule minimum 30 %")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("% blurred")
+    ax.set_title("blurred share per class and split")
+    ax.legend(fontsize=8, ncol=4)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "blurred_share.png", dpi=110)
+    plt.close(fig)
+    written["blurred_share"] = "plots/blurred_share.png"
+    return written
+
+
+def card_markdown(card: dict) -> str:
+    names = card["class_names"]
+    lines = [
+        f"# Data card: {card['name']}",
+        "",
+        f"Source: {card['source']}. Profile: `{card['profile']}`.",
+        "",
+        f"**Rule:** {card['rule']}. "
+        + ("Followed." if not card["rule_problems"] else "Broken (allowed explicitly): " + "; ".join(card["rule_problems"]) + "."),
+        f"Frequent share {100 * card['frequent_share']:.1f} %, smallest class {100 * card['smallest_share']:.2f} %.",
+        "",
+        f"**Groups:** {card['group_rule']}.",
+        "",
+        "| class | group | before (train) | train | val | test | share | blurred train / val / test |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for i, name in enumerate(names):
+        blurred = " / ".join(f"{100 * card['blurred_share'][s][i]:.0f} %" for s in ("train", "val", "test"))
+        lines.append(
+            f"| {name} | {card['groups'][name]} | {card['counts_before']['train'][i]} | {card['counts_after']['train'][i]} "
+            f"| {card['counts_after']['val'][i]} | {card['counts_after']['test'][i]} | {100 * card['shares'][i]:.2f} % | {blurred} |"
+        )
+    detection = card["blur_detection"]
+    lines += [
+        "",
+        f"**Blur:** {100 * card['blur']['fraction']:.0f} % of every class, kinds {', '.join(card['blur']['kinds'])}, "
+        f"ranges {card['blur']['ranges']}; seeds: selection {card['seeds']['selection']}, train/val blur "
+        f"{card['seeds']['blur_train_val']}, test blur {card['seeds']['blur_test']}.",
+        "",
+        f"**Blur verdict:** variance of the Laplacian at {card['image_size']} px. Threshold fitted on train: "
+        f"{detection['fitted']['threshold']:.1f} (accuracy {100 * detection['fitted']['accuracy']:.1f} % on train). "
+        f"The fixed threshold {detection['default']['threshold']:.0f} finds {100 * detection['default']['recall']:.1f} % "
+        f"of the blurred training images (accuracy {100 * detection['default']['accuracy']:.1f} %).",
+        "",
+        "![counts before](plots/counts_before.png)",
+        "![counts after](plots/counts_after.png)",
+        "![blurred share](plots/blurred_share.png)",
+    ]
+    if card.get("skipped_files"):
+        lines += ["", f"**Skipped files ({len(card['skipped_files'])}):**", ""] + [f"- {s}" for s in card["skipped_files"]]
+    return "\n".join(lines) + "\n"

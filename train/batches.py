@@ -1,0 +1,71 @@
+"""A split held in memory as arrays, and the augmented batches drawn from it.
+
+FMNIST-LT-Blur is ~23k images of 28 px: decoded once, they fit in a few MB, so batches are cut in
+the main process. On a 2-core machine DataLoader workers would only compete with the model's own
+threads for the same cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from features import Features
+
+
+@dataclass
+class SplitArrays:
+    images: np.ndarray  # (N, H, W, 3) uint8, canonical
+    features: Features
+    labels: np.ndarray  # (N,) int64
+    blurred_truth: np.ndarray  # (N,) bool, from the manifest (target of the blur head)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index: np.ndarray) -> "SplitArrays":
+        f = self.features
+        return SplitArrays(
+            images=self.images[index],
+            features=Features(gray=f.gray[index], laplacian_var=f.laplacian_var[index], blurred=f.blurred[index],
+                              edge_map=f.edge_map[index], edge_path=[f.edge_path[i] for i in index]),
+            labels=self.labels[index],
+            blurred_truth=self.blurred_truth[index],
+        )
+
+
+def _shift(batch: np.ndarray, dy: np.ndarray, dx: np.ndarray, pad: int) -> np.ndarray:
+    """Translate each image by (dy, dx) px with zero fill: a random crop of the padded image."""
+    n, h, w = batch.shape[:3]
+    widths = ((0, 0), (pad, pad), (pad, pad)) + (((0, 0),) if batch.ndim == 4 else ())
+    padded = np.pad(batch, widths)
+    out = np.empty_like(batch)
+    for i in range(n):
+        out[i] = padded[i, pad + dy[i] : pad + dy[i] + h, pad + dx[i] : pad + dx[i] + w]
+    return out
+
+
+def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bool = True) -> SplitArrays:
+    """Random shift and horizontal flip, applied identically to the image and its edge map.
+
+    The edge map was computed on the unaugmented image; shifting and flipping commute with the
+    edge operators (up to the border), so transforming both keeps them aligned without recomputing.
+    """
+    n = len(batch)
+    images, edges = batch.images, batch.features.edge_map
+    if pad > 0 and images.shape[1] == edges.shape[1]:
+        dy, dx = rng.integers(-pad, pad + 1, n), rng.integers(-pad, pad + 1, n)
+        images, edges = _shift(images, dy, dx, pad), _shift(edges, dy, dx, pad)
+    if flip:
+        mirrored = rng.random(n) < 0.5
+        images = np.where(mirrored[:, None, None, None], images[:, :, ::-1], images)
+        edges = np.where(mirrored[:, None, None], edges[:, :, ::-1], edges)
+    f = batch.features
+    return SplitArrays(
+        images=np.ascontiguousarray(images),
+        features=Features(gray=f.gray, laplacian_var=f.laplacian_var, blurred=f.blurred,
+                          edge_map=np.ascontiguousarray(edges), edge_path=f.edge_path),
+        labels=batch.labels,
+        blurred_truth=batch.blurred_truth,
+    )

@@ -57,3 +57,15 @@ def write_rank_digest(out: Path, rank: int, digest: str) -> None:
     """Each rank records a hash of its weights, so divergence between ranks is visible (and tested)."""
     (out / "ranks").mkdir(exist_ok=True)
     (out / "ranks" / f"rank{rank}.json").write_text(json.dumps({"rank": rank, "weights_sha256": digest}))
+
+
+def sync_buffers(model: torch.nn.Module) -> None:
+    """Give every rank rank 0's BatchNorm running statistics.
+
+    DDP broadcasts buffers at the start of each forward, so after the last step of an epoch each
+    rank still holds the statistics of its own final batch; evaluation and the checkpoint need
+    one agreed set.
+    """
+    if dist.is_available() and dist.is_initialized():
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)

@@ -59,7 +59,7 @@ class TrainConfig:
     sampler: str = "sqrt"
     logit_adjust_tau: float = 1.0
     blur_loss_weight: float = 0.5
-    epochs: int = 6
+    epochs: int = 8
     samples_per_epoch: int = 20000
     batch_size: int = 128
     lr: float = 2e-3
@@ -194,7 +194,7 @@ def train_one_epoch(model, criterion, optimizer, train: SplitArrays, model_cfg: 
         loss.backward()
         optimizer.step()
         step += 1
-        total_loss += float(loss) * len(index)
+        total_loss += loss.item() * len(index)
         seen += len(index)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}")
     return total_loss / max(1, seen), seen, step
@@ -320,6 +320,7 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
             epoch_start = time.perf_counter()
             loss, seen, step = train_one_epoch(ddp_model, criterion, optimizer, train, model_cfg, config,
                                                epoch, step, total_steps, device, rank, world)
+            distributed.sync_buffers(model)
             figures = evaluate(model, val, model_cfg, device)
             row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss, **figures,
                    "samples": seen * world, "seconds": time.perf_counter() - epoch_start}

@@ -1,0 +1,115 @@
+"""Benchmark: the default recipe against the plain baselines on FMNIST-LT-Blur v1, in one run.
+
+Trains (1) the default fusion recipe, (a) the original approach's small CNN on Laplacian-switched
+edge maps (fixed threshold 100), plain CE, no balancing, and (b) the same CNN on raw pixels; scores
+all three on the same 10k test split and prints one markdown table.
+
+    .venv/bin/python bench/bench_train.py --data data/fmnist-lt-blur-v1 [--budget-scale 0.1] [--out bench/results/train.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from features import FeatureConfig, compute_features  # noqa: E402
+from features.atomic import atomic_write_text  # noqa: E402
+from fusion.predictor import Predictor  # noqa: E402
+from train.baselines import fit_small_cnn, predict_small_cnn  # noqa: E402
+from train.dataset_dir import read_dataset  # noqa: E402
+from train.fit import recipe_config, train_model  # noqa: E402
+
+
+def scores(predicted: np.ndarray, labels: np.ndarray, groups: list[str], blurred: np.ndarray) -> dict:
+    recall = np.array([(predicted[labels == c] == c).mean() for c in range(len(groups))])
+    g = np.array(groups)
+    return {
+        "top1": (predicted == labels).mean(),
+        "balanced": recall.mean(),
+        "rare": recall[g == "rare"].mean(),
+        "medium": recall[g == "medium"].mean(),
+        "frequent": recall[g == "frequent"].mean(),
+        "blurred": (predicted[blurred] == labels[blurred]).mean(),
+        "sharp": (predicted[~blurred] == labels[~blurred]).mean(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/fmnist-lt-blur-v1"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--budget-scale", type=float, default=1.0, help="scale every training budget (0.1 for a quick check)")
+    parser.add_argument("--out", type=Path, help="also write the table here")
+    parser.add_argument("--skip-fusion", action="store_true", help="reuse runs/bench/default if it exists")
+    args = parser.parse_args()
+
+    if not (args.data / "manifest.csv").is_file():
+        from train.build import build_dataset
+        from train.longtail import fmnist_lt_v1
+        from train.sources import load_fashion_mnist
+
+        build_dataset(load_fashion_mnist(), args.data, fmnist_lt_v1())
+    dataset = read_dataset(args.data)
+    test_rows = dataset.split_rows("test")
+    labels = dataset.labels("test")
+    blurred = np.array([r["blurred"] for r in test_rows])
+    test_images = dataset.load_images("test")
+    rows = []
+
+    run_dir = args.runs / "default"
+    config = recipe_config("default", data=str(args.data), out=str(run_dir), force=True)
+    config = dataclasses.replace(config, samples_per_epoch=max(256, int(config.samples_per_epoch * args.budget_scale)))
+    start = time.perf_counter()
+    if not (args.skip_fusion and (run_dir / "model.safetensors").is_file()):
+        train_model(config)
+    fusion_seconds = time.perf_counter() - start
+    predictor = Predictor.from_checkpoint(run_dir)
+    predictions = predictor.predict_batch(list(test_images), batch_size=512, progress=True)
+    predicted = np.array([p.class_index for p in predictions])
+    blur_head = np.array([p.blur_probability > 0.5 for p in predictions])
+    latencies = []
+    for image in test_images[:200]:
+        t = time.perf_counter()
+        predictor.predict(image)
+        latencies.append(time.perf_counter() - t)
+    rows.append(("fusion, default recipe", scores(predicted, labels, dataset.groups, blurred), fusion_seconds,
+                 (blur_head == blurred).mean(), np.median(latencies) * 1e3))
+
+    train_images = dataset.load_images("train")
+    train_labels = dataset.labels("train")
+    epochs = max(1, round(8 * args.budget_scale))
+    original = FeatureConfig(size=dataset.feature_config.size, blur_threshold=100.0, edges=dataset.feature_config.edges)
+    for name, transform in (
+        ("(a) small CNN on Laplacian-switched edge maps, plain CE", lambda x: compute_features(x, original).edge_map),
+        ("(b) small CNN on raw pixels, plain CE", lambda x: x[..., 0]),
+    ):
+        start = time.perf_counter()
+        model = fit_small_cnn(transform(train_images), train_labels, len(dataset.class_names), epochs=epochs)
+        seconds = time.perf_counter() - start
+        predicted = predict_small_cnn(model, transform(test_images))
+        rows.append((name, scores(predicted, labels, dataset.groups, blurred), seconds, float("nan"), float("nan")))
+
+    lines = [
+        "| model | top-1 | balanced acc | rare recall | medium recall | frequent recall | blurred acc | sharp acc | blur head acc | train time | predict p50 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s, seconds, head, p50 in rows:
+        cells = [f"{100 * s[k]:.1f} %" for k in ("top1", "balanced", "rare", "medium", "frequent", "blurred", "sharp")]
+        head_cell = "—" if np.isnan(head) else f"{100 * head:.1f} %"
+        p50_cell = "—" if np.isnan(p50) else f"{p50:.1f} ms"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {head_cell} | {seconds / 60:.1f} min | {p50_cell} |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.out:
+        atomic_write_text(args.out, table + "\n")
+
+
+if __name__ == "__main__":
+    main()

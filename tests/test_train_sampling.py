@@ -1,0 +1,53 @@
+"""Class-balanced sampling, the prior it produces, and the logit-adjusted loss against that prior."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from train.losses import LogitAdjustedLoss
+from train.sampler import class_weights, draw_epoch, sampled_prior, shard
+
+
+def test_weights_for_each_mode():
+    counts = np.array([100, 400, 10000])
+    assert np.allclose(class_weights(counts, "none"), 1)
+    assert np.allclose(class_weights(counts, "inverse"), 1 / counts)
+    assert np.allclose(class_weights(counts, "sqrt"), 1 / np.sqrt(counts))
+    effective = class_weights(counts, "effective", beta=0.999)
+    assert effective[0] > effective[1] > effective[2]
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        class_weights(counts, "square")
+    with pytest.raises(ValueError, match="at least one"):
+        class_weights(np.array([0, 5]), "inverse")
+
+
+def test_realised_class_frequencies_follow_the_sampled_prior():
+    labels = np.repeat(np.arange(3), [50, 500, 5000])
+    counts = np.bincount(labels)
+    for mode in ("inverse", "sqrt", "none"):
+        drawn = draw_epoch(labels, mode, 60000 if mode != "none" else 5550, seed=0, epoch=1)
+        realised = np.bincount(labels[drawn], minlength=3) / len(drawn)
+        assert np.allclose(realised, sampled_prior(counts, class_weights(counts, mode)), atol=0.01)
+    assert np.array_equal(draw_epoch(labels, "sqrt", 100, 0, 3), draw_epoch(labels, "sqrt", 100, 0, 3))
+    assert not np.array_equal(draw_epoch(labels, "sqrt", 100, 0, 3), draw_epoch(labels, "sqrt", 100, 0, 4))
+
+
+def test_shards_are_disjoint_and_cover_the_draw():
+    draw = np.arange(103)
+    parts = [shard(draw, r, 2) for r in range(2)]
+    assert len(parts[0]) == len(parts[1]) == 51
+    assert sorted(np.concatenate(parts).tolist()) == list(range(102))
+
+
+def test_logit_adjusted_loss_matches_hand_computation_and_vanishes_when_balanced():
+    logits = torch.tensor([[1.0, 0.5, -0.2], [0.1, 0.2, 0.3]])
+    target = torch.tensor([0, 2])
+    prior = np.array([0.7, 0.2, 0.1])
+    expected = F.cross_entropy(logits + 2.0 * torch.log(torch.tensor(prior, dtype=torch.float32)), target)
+    assert LogitAdjustedLoss(prior, tau=2.0)(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    uniform = LogitAdjustedLoss(np.ones(3) / 3, tau=1.0)(logits, target)
+    assert uniform.item() == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-6)
+    # Inverse-frequency sampling makes the sampled prior uniform: no double correction.
+    counts = np.array([10, 100, 1000])
+    assert np.allclose(sampled_prior(counts, class_weights(counts, "inverse")), 1 / 3)

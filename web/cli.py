@@ -1,9 +1,57 @@
-"""Subcommands owned by the web package (registered into the `blurfuse` console script)."""
+"""`blurfuse serve`: the web app on a production WSGI server (waitress), optionally through ngrok."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger("blurfuse.serve")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands. Placeholder until the package's commands land."""
+    parser = subparsers.add_parser(
+        "serve", help="serve the web app and JSON API for a trained model",
+        description="Serve the upload page and the JSON API with waitress. The model is loaded once at start-up. "
+        "--ngrok opens a public URL (token from NGROK_AUTHTOKEN).",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="training run dir (holds model.safetensors + model.json)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--threads", type=int, default=4, help="worker threads (default %(default)s)")
+    parser.add_argument("--ngrok", action="store_true", help="also open a public ngrok tunnel (needs NGROK_AUTHTOKEN)")
+    parser.add_argument("--basic-auth", metavar="USER:PASS", help="require HTTP basic auth on the ngrok URL (recommended)")
+    parser.set_defaults(func=run)
+
+
+def validate(args: argparse.Namespace) -> None:
+    from web.tunnel import check_basic_auth
+
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must lie in 1..65535; got {args.port}")
+    if not 1 <= args.threads <= 256:
+        raise ValueError(f"--threads must lie in 1..256; got {args.threads}")
+    if args.basic_auth is not None:
+        if not args.ngrok:
+            raise ValueError("--basic-auth protects the ngrok tunnel; add --ngrok")
+        check_basic_auth(args.basic_auth)
+    if not (args.model / "model.safetensors").is_file() and not args.model.is_file():
+        raise FileNotFoundError(f"no checkpoint in {args.model} (train one with 'blurfuse train')")
+
+
+def run(args: argparse.Namespace) -> int:
+    validate(args)
+    import waitress
+
+    from web import create_app
+    from web.tunnel import open_tunnel
+
+    app = create_app({"MODEL_PATH": args.model})
+    url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    print(f"serving {args.model} at {url}  (JSON API: POST {url}/api/predict; Ctrl+C to stop)", flush=True)
+    if args.ngrok:
+        public = open_tunnel(args.port, args.basic_auth)
+        if public:
+            print(f"public URL: {public}", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="blurfuse")
+    return 0

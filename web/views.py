@@ -1,0 +1,61 @@
+"""Turning a prediction into what the page shows: data-URI pictures, Grad-CAM overlay, blur wording."""
+
+from __future__ import annotations
+
+import base64
+
+import cv2
+import numpy as np
+from matplotlib import colormaps
+
+from features import EDGE_PATH_HYSTERESIS
+from fusion.predictor import Prediction
+
+DISPLAY = 224  # px: pictures are shown at this size, nearest-neighbour so small inputs stay crisp
+
+
+def data_uri(image: np.ndarray) -> str:
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError("could not encode image as PNG")
+    return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode()
+
+
+def for_display(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = DISPLAY / max(h, w)
+    interpolation = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interpolation)
+
+
+def gradcam_overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """Heat map (jet) blended over the image, both at display size."""
+    base = for_display(image).astype(np.float32)
+    heat = cv2.resize(heat.astype(np.float32), (base.shape[1], base.shape[0]), interpolation=cv2.INTER_LINEAR)
+    colours = colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255.0
+    return np.clip(0.55 * base + 0.45 * colours, 0, 255).astype(np.uint8)
+
+
+def explanation(prediction: Prediction, image: np.ndarray, heat: np.ndarray | None, recall: dict[str, float],
+                train_counts: dict[str, int]) -> dict:
+    """Everything result.html renders for one prediction."""
+    path_label = (
+        "custom path: Sobel → non-maximum suppression → adaptive double threshold → hysteresis (image judged blurred)"
+        if prediction.edge_path == EDGE_PATH_HYSTERESIS
+        else "OpenCV Canny (image judged sharp)"
+    )
+    return {
+        "prediction": prediction,
+        "image": data_uri(for_display(image)),
+        "edge_map": data_uri(for_display(prediction.edge_map)),
+        "gradcam": data_uri(gradcam_overlay(image, heat)) if heat is not None else None,
+        "edge_path_label": path_label,
+        "verdict": "Blurred" if prediction.blurred else "Sharp",
+        "comparison": "below" if prediction.blurred else "at or above",
+        "top_k": prediction.top_k,
+        "rare": prediction.group == "rare",
+        "train_count": train_counts.get(prediction.class_name),
+        "recall": recall.get(prediction.class_name),
+    }

@@ -1,0 +1,60 @@
+"""End to end in real headless Chromium: upload through the form, see the answer, keep a screenshot."""
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+from waitress.server import create_server
+
+from web import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tiny_checkpoint):
+    app = create_app({"MODEL_PATH": tiny_checkpoint, "SECRET_KEY": "browser-test"})
+    server = create_server(app, host="127.0.0.1", port=free_port(), threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.mark.browser
+def test_upload_through_the_form_in_chromium(server, tiny_dataset, tmp_path):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install chromium (make test does it)"
+    image = tiny_dataset.root / tiny_dataset.split_rows("test")[3]["path"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(server)
+        page.set_input_files("#image", str(image))
+        page.click("button[type=submit]")
+        page.wait_for_selector("#prediction", timeout=20000)
+        prediction = page.inner_text("#prediction")
+        assert any(name in prediction for name in tiny_dataset.class_names)
+        assert page.get_attribute("#edge-map", "src").startswith("data:image/png;base64,")
+        assert page.evaluate("document.getElementById('edge-map').naturalWidth") > 0
+        verdict = page.inner_text("#blur-verdict")
+        assert "Blurred" in verdict or "Sharp" in verdict
+        screenshot = tmp_path / "result.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    assert screenshot.stat().st_size > 20000
+    assert not [e for e in errors if "Content Security Policy" in e]
+    shutil.copy(screenshot, Path("/tmp") / "blurfuse-web-result.png")

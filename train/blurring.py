@@ -20,21 +20,35 @@ MIN_BLUR_FRACTION = 0.3
 
 @dataclass(frozen=True)
 class BlurOptions:
+    """What to blur: the share of every class, the kinds to draw from (uniformly), their parameter
+    ranges (DESIGN.md: gaussian sigma U[1, 2], motion length {3..7} px at U[0, 180) degrees, defocus
+    radius U[1, 2] px)."""
+
     fraction: float = 0.4
     kinds: tuple[str, ...] = BLUR_KINDS
     ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_BLUR_RANGES))
+
+    @property
+    def minimum(self) -> float:
+        return MIN_BLUR_FRACTION
 
     def check(self, allow_rule_break: bool = False) -> None:
         if not 0 <= self.fraction <= 1:
             raise ValueError(f"blur fraction must lie in [0, 1]; got {self.fraction}")
         if self.fraction < MIN_BLUR_FRACTION and not allow_rule_break:
             raise ValueError(
-                f"blur fraction {self.fraction} is under the rule's minimum {MIN_BLUR_FRACTION} "
+                f"blur fraction {self.fraction:g} is under the rule's minimum {MIN_BLUR_FRACTION:g} "
                 "(at least 30 % of every class is blurred); pass --allow-rule-break to build it anyway"
             )
         unknown = [k for k in self.kinds if k not in BLUR_KINDS]
         if unknown or not self.kinds:
             raise ValueError(f"blur kinds must be a non-empty subset of {BLUR_KINDS}; got {list(self.kinds)}")
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"blur kinds are listed twice: {list(self.kinds)} (drawing is uniform over the list)")
+        for kind in self.kinds:
+            low, high = self.ranges.get(kind, (None, None))
+            if low is None or high is None or not 0 < low <= high:
+                raise ValueError(f"blur range of {kind} must be (low, high) with 0 < low <= high; got {self.ranges.get(kind)}")
 
 
 def choose_blurs(labels: np.ndarray, options: BlurOptions, rng: np.random.Generator) -> list[BlurSpec | None]:
@@ -49,6 +63,7 @@ def choose_blurs(labels: np.ndarray, options: BlurOptions, rng: np.random.Genera
 
 
 def apply_blurs(images: np.ndarray, specs: list[BlurSpec | None], desc: str, progress: bool = True) -> np.ndarray:
+    """A copy of `images` with each spec applied (images with None stay as they were)."""
     out = images.copy()
     for i, spec in enumerate(tqdm(specs, desc=desc, unit="img", disable=not progress)):
         if spec is not None:

@@ -5,7 +5,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from features import BLUR_KINDS
+
+EPILOG = """\
+examples:
+  blurfuse data --out data/fmnist-lt-blur-v1                     FMNIST-LT-Blur v1 (the benchmark, default)
+  blurfuse data --dataset cifar10 --data-root ~/cifar --out data/cifar-lt --imbalance-ratio 100
+  blurfuse data --dataset folder --folder photos/ --out data/photos --image-size 64
+
+  Blurred-vs-clear (a folder holding Blurred/ and Undistorted/): a two-class dataset whose images
+  are already blurred or not, so it keeps every image and adds no synthetic blur. It cannot follow
+  the long-tail rule, which is why the flag is explicit:
+  blurfuse data --dataset folder --folder DIR --profile natural --blur-fraction 0 --allow-rule-break --out OUT
+
+Fashion-MNIST is looked for in --data-root, then /usr/share/datasets/fashion-mnist (Debian:
+apt-get install dataset-fashion-mnist), then downloaded by torchvision only with --download.
+"""
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in text.split(",") if k.strip())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,44 +39,83 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build a long-tailed, blurred dataset dir (PNG + manifest + data card)",
         description="Skew a public dataset to a long tail, blur at least 30 %% of every class, and write "
         "PNGs by split and class, manifest.csv and a data card with plots. The default is the "
-        "FMNIST-LT-Blur v1 benchmark. The two-class blurred-vs-clear use case (a folder with Blurred/ and "
-        "Undistorted/) is built with: blurfuse data --dataset folder --folder DIR --profile natural "
-        "--blur-fraction 0 --allow-rule-break --out OUT",
+        "FMNIST-LT-Blur v1 benchmark. Every profile is checked against the rule: frequent classes hold "
+        "80-90 %% of the images and at least one class holds under 3 %%.",
+        epilog=EPILOG.replace("%", "%%"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", choices=["fashion-mnist", "cifar10", "folder"], default="fashion-mnist")
-    parser.add_argument("--folder", type=Path, help="image folder with one subfolder per class (--dataset folder)")
-    parser.add_argument("--out", type=Path, required=True, help="dataset directory to write")
-    parser.add_argument("--data-root", type=Path, help="where the source files are (IDX files, cifar-10-batches-py)")
-    parser.add_argument("--download", action="store_true", help="download the source with torchvision (needs internet)")
-    parser.add_argument(
+    source = parser.add_argument_group("source")
+    source.add_argument("--dataset", choices=["fashion-mnist", "cifar10", "folder"], default="fashion-mnist")
+    source.add_argument("--folder", type=Path, help="image folder with one subfolder per class, optionally under train/ and test/ (--dataset folder)")
+    source.add_argument("--data-root", type=Path, help="where the source files are (Fashion-MNIST IDX files, cifar-10-batches-py/)")
+    source.add_argument("--download", action="store_true", help="download the source with torchvision if not found (needs internet)")
+    source.add_argument("--image-size", type=int, default=64, help="square size folder images are resized to (default 64; Fashion-MNIST and CIFAR keep 28 / 32)")
+    source.add_argument("--test-fraction", type=float, default=0.2, help="stratified test share for folders without train/ and test/ (default 0.2)")
+    tail = parser.add_argument_group("long tail")
+    tail.add_argument(
         "--profile", choices=["v1", "exponential", "natural", "explicit"], default=None,
-        help="long-tail profile (default: v1 for fashion-mnist, exponential otherwise)",
+        help="v1: FMNIST-LT-Blur v1 (5000/800/100); exponential: --imbalance-ratio; natural: keep all; "
+        "explicit: --counts. Default: v1 for fashion-mnist, exponential for the others, or whatever "
+        "--imbalance-ratio / --counts imply",
     )
-    parser.add_argument("--imbalance-ratio", type=float, default=100.0, help="largest/smallest class (exponential)")
-    parser.add_argument("--max-per-class", type=int, help="size of the largest class (exponential)")
-    parser.add_argument("--counts", type=lambda s: [int(x) for x in s.split(",")], help="explicit per-class counts, comma-separated")
-    parser.add_argument("--blur-fraction", type=float, default=0.4, help="share of every class to blur (default 0.4)")
-    parser.add_argument("--blur-kinds", type=lambda s: tuple(s.split(",")), default=BLUR_KINDS, help="comma-separated subset of gaussian,motion,defocus")
-    parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="test share for folders without train/ and test/")
-    parser.add_argument("--image-size", type=int, default=64, help="square size images of a folder are resized to")
-    parser.add_argument("--seed", type=int, default=0, help="selection and validation split seed")
-    parser.add_argument("--blur-seed", type=int, default=1, help="blur seed of train and validation")
-    parser.add_argument("--test-blur-seed", type=int, default=2, help="blur seed of test")
-    parser.add_argument("--allow-rule-break", action="store_true", help="build even if the long-tail or blur rule is broken")
-    parser.add_argument("--force", action="store_true", help="replace an existing output directory")
-    parser.add_argument("--no-progress", action="store_true")
+    tail.add_argument("--imbalance-ratio", type=float, help="largest / smallest class of the exponential profile (default 100)")
+    tail.add_argument("--max-per-class", type=int, help="size of the largest class of the exponential profile (default: all it has)")
+    tail.add_argument("--counts", type=_counts, help="explicit per-class counts, comma-separated, in class order")
+    tail.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the skewed set (default 0.1)")
+    tail.add_argument("--seed", type=int, default=0, help="seed of the long-tail draw and the validation/test split (default 0)")
+    blur = parser.add_argument_group("blur")
+    blur.add_argument("--blur-fraction", type=float, default=0.4, help="exact share of every class to blur (default 0.4, at least 0.3)")
+    blur.add_argument("--blur-kinds", type=_kinds, default=None, help="comma-separated subset of gaussian,motion,defocus (default all)")
+    blur.add_argument("--blur-seed", type=int, default=1, help="blur seed of train and validation (default 1)")
+    blur.add_argument("--test-blur-seed", type=int, default=2, help="blur seed of test (default 2)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", type=Path, required=True, help="dataset directory to write")
+    out.add_argument("--force", action="store_true", help="replace an existing output directory (once the new one is complete)")
+    out.add_argument("--allow-rule-break", action="store_true", help="build even if the long-tail or 30 %% blur rule is broken (written in the card)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
+
+
+def _profile(args: argparse.Namespace, available: list[int]):
+    from train.longtail import exponential_profile, explicit_profile, fmnist_lt_v1, natural_profile
+
+    name = args.profile
+    if name is None:
+        if args.counts:
+            name = "explicit"
+        elif args.imbalance_ratio is not None or args.max_per_class is not None:
+            name = "exponential"
+        else:
+            name = "v1" if args.dataset == "fashion-mnist" else "exponential"
+    if args.counts and name != "explicit":
+        raise ValueError(f"--counts goes with --profile explicit, not --profile {name}")
+    if (args.imbalance_ratio is not None or args.max_per_class is not None) and name != "exponential":
+        raise ValueError(f"--imbalance-ratio / --max-per-class go with --profile exponential, not --profile {name}")
+    if name == "v1":
+        if args.dataset != "fashion-mnist":
+            raise ValueError("--profile v1 is the Fashion-MNIST benchmark profile; use exponential, natural or explicit")
+        return fmnist_lt_v1()
+    if name == "exponential":
+        ratio = 100.0 if args.imbalance_ratio is None else args.imbalance_ratio
+        return exponential_profile(available, ratio, args.max_per_class)
+    if name == "explicit":
+        if not args.counts:
+            raise ValueError("--profile explicit needs --counts N,N,... (one per class)")
+        return explicit_profile(args.counts, available)
+    return natural_profile(available)
 
 
 def run(args: argparse.Namespace) -> int:
     from train.blurring import BlurOptions
-    from train.build import build_dataset
-    from train.longtail import exponential_profile, explicit_profile, fmnist_lt_v1, natural_profile
+    from train.build import build_dataset, pool_counts
     from train.sources import load_cifar10, load_fashion_mnist, load_image_folder
 
     if args.out.exists() and not args.force:
         raise FileExistsError(f"{args.out} already exists; pass --force to replace it")
+    if args.folder is not None and args.dataset != "folder":
+        raise ValueError("--folder goes with --dataset folder")
+    blur = BlurOptions(fraction=args.blur_fraction, **({"kinds": args.blur_kinds} if args.blur_kinds is not None else {}))
+    blur.check(args.allow_rule_break)  # before reading anything
     if args.dataset == "fashion-mnist":
         source = load_fashion_mnist(args.data_root, args.download)
     elif args.dataset == "cifar10":
@@ -59,39 +123,35 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.folder is None:
             raise ValueError("--dataset folder needs --folder PATH")
-        source = load_image_folder(args.folder, args.image_size, args.test_fraction, args.seed, not args.no_progress)
+        source = load_image_folder(args.folder, args.image_size, not args.no_progress)
 
-    available = [int((source.train_labels == c).sum()) for c in range(len(source.class_names))]
-    profile_name = args.profile or ("v1" if args.dataset == "fashion-mnist" else "exponential")
-    if profile_name == "v1":
-        if args.dataset != "fashion-mnist":
-            raise ValueError("--profile v1 is the Fashion-MNIST benchmark profile; use exponential, natural or explicit")
-        profile = fmnist_lt_v1()
-    elif profile_name == "exponential":
-        profile = exponential_profile(available, args.imbalance_ratio, args.max_per_class)
-    elif profile_name == "explicit":
-        if not args.counts:
-            raise ValueError("--profile explicit needs --counts N,N,...")
-        profile = explicit_profile(args.counts, available)
-    else:
-        profile = natural_profile(available)
-
+    available = pool_counts(source, args.test_fraction, args.seed)
     dataset = build_dataset(
-        source, args.out, profile,
-        BlurOptions(fraction=args.blur_fraction, kinds=tuple(args.blur_kinds)),
-        val_fraction=args.val_fraction, seed=args.seed, blur_seed=args.blur_seed, test_blur_seed=args.test_blur_seed,
-        force=args.force, allow_rule_break=args.allow_rule_break, progress=not args.no_progress,
+        source, args.out, _profile(args, available), blur,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, blur_seed=args.blur_seed,
+        test_blur_seed=args.test_blur_seed, force=args.force, allow_rule_break=args.allow_rule_break,
+        progress=not args.no_progress,
     )
+    _summary(dataset)
+    return 0
+
+
+def _summary(dataset) -> None:
     card = dataset.card
-    print(f"wrote {dataset.root} ({card['dataset']}, profile {card['profile']})")
+    print(f"wrote {dataset.root} ({card['dataset']}, profile {card['profile']}, {card['image_size']} px)")
     for i, name in enumerate(dataset.class_names):
         print(
             f"  {name:<14} {card['groups'][name]:<9} train {card['counts_after']['train'][i]:>6}  val {card['counts_after']['val'][i]:>5}"
             f"  test {card['counts_after']['test'][i]:>5}  share {100 * card['shares'][i]:6.2f} %"
+            f"  blurred {100 * card['blurred_share']['train'][i]:3.0f} %"
         )
-    fitted = card["blur_detection"]["fitted"]
-    print(f"frequent share {100 * card['frequent_share']:.1f} %; blur threshold fitted on train {fitted['threshold']:.1f} "
-          f"(accuracy {100 * fitted['accuracy']:.1f} %)")
+    rule = "followed" if card["rule_followed"] else "BROKEN (allowed): " + "; ".join(card["rule_problems"] or ["blur share under 30 %"])
+    print(f"frequent share {100 * card['frequent_share']:.1f} %, smallest class {100 * card['smallest_share']:.2f} %; rule {rule}")
+    fitted, default = card["blur_detection"]["fitted"], card["blur_detection"]["default"]
+    how = "fitted on train" if card["blur_threshold_fitted"] else "default (nothing to fit: train is all sharp or all blurred)"
+    print(
+        f"blur threshold {fitted['threshold']:.1f} {how}: train accuracy {100 * fitted['accuracy']:.1f} % "
+        f"(fixed threshold {default['threshold']:.0f}: {100 * default['accuracy']:.1f} %)"
+    )
     if card["skipped_files"]:
-        print(f"skipped {len(card['skipped_files'])} unreadable files (listed in card.md)")
-    return 0
+        print(f"skipped {len(card['skipped_files'])} unreadable or non-image files (listed in card.md)")

@@ -25,18 +25,24 @@ MANIFEST_COLUMNS = [
 SPLITS = ("train", "val", "test")
 
 
-def _typed(row: dict[str, str], line: int, path: Path) -> dict:
+def _typed(row: dict[str, str], line: int, path: Path, num_classes: int) -> dict:
+    """One manifest row with its numbers parsed; a bad row is named by its line, not discovered later."""
     try:
-        return {
+        typed = {
             **row,
             "label": int(row["label"]),
-            "blurred": row["blurred"] == "1",
+            "blurred": {"0": False, "1": True}[row["blurred"]],
             "blur_param": float(row["blur_param"]) if row["blur_param"] else None,
             "blur_angle": float(row["blur_angle"]) if row["blur_angle"] else None,
             "laplacian_var": float(row["laplacian_var"]),
         }
-    except (KeyError, ValueError) as error:
-        raise ValueError(f"{path}: malformed manifest row {line}: {error}") from None
+    except (KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"{path}: malformed manifest row on line {line}: {type(error).__name__} {error}") from None
+    if typed["split"] not in SPLITS:
+        raise ValueError(f"{path}: line {line}: split must be one of {SPLITS}; got {typed['split']!r}")
+    if not 0 <= typed["label"] < num_classes:
+        raise ValueError(f"{path}: line {line}: label {typed['label']} outside the card's {num_classes} classes")
+    return typed
 
 
 @dataclass
@@ -80,6 +86,7 @@ class DatasetDir:
 
 
 def read_dataset(path: str | Path) -> DatasetDir:
+    """Open a dataset dir written by `blurfuse data`; ValueError says what is missing or malformed."""
     root = Path(path)
     manifest, card_path = root / "manifest.csv", root / "card.json"
     if not manifest.is_file() or not card_path.is_file():
@@ -89,12 +96,14 @@ def read_dataset(path: str | Path) -> DatasetDir:
         class_names = list(card["class_names"])
         groups = [card["groups"][name] for name in class_names]
         feature_config = FeatureConfig.from_dict(card["feature_config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{card_path} is not a valid data card: {error}") from None
     with open(manifest, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{manifest} lacks columns {sorted(missing)}")
-        rows = [_typed(row, i + 2, manifest) for i, row in enumerate(reader)]
+        rows = [_typed(row, i + 2, manifest, len(class_names)) for i, row in enumerate(reader)]
+    if not rows:
+        raise ValueError(f"{manifest} has no rows")
     return DatasetDir(root=root, card=card, rows=rows, class_names=class_names, groups=groups, feature_config=feature_config)

@@ -23,6 +23,8 @@ from features import load_image, resize_square
 log = logging.getLogger(__name__)
 
 DEBIAN_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+# Searched after --data-root; a module attribute (read at call time) so tests can point it elsewhere.
+FMNIST_SEARCH_DIRS: tuple[Path, ...] = (DEBIAN_FMNIST_DIR,)
 FMNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
@@ -32,14 +34,30 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 @dataclass
 class SourceData:
+    """A source in memory. `test_images` is None when the source has no test set of its own (a flat
+    image folder): the builder then holds out a stratified share of the training pool."""
+
     name: str
     class_names: list[str]
-    train_images: np.ndarray  # (N, H, W) gray or (N, H, W, 3) RGB, uint8
+    train_images: np.ndarray  # (N, H, W) gray or (N, H, W, 3) RGB, uint8, all one size
     train_labels: np.ndarray  # (N,) int64
-    test_images: np.ndarray
-    test_labels: np.ndarray
+    test_images: np.ndarray | None
+    test_labels: np.ndarray | None
     description: str
     skipped: list[str] = field(default_factory=list)  # unreadable files, reported in the card
+
+    def __post_init__(self) -> None:
+        if (self.test_images is None) != (self.test_labels is None):
+            raise ValueError("test_images and test_labels must both be given or both be None")
+        for split, images, labels in (("train", self.train_images, self.train_labels), ("test", self.test_images, self.test_labels)):
+            if images is None:
+                continue
+            if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
+                raise ValueError(f"{split} images must be uint8 (N, H, W) or (N, H, W, 3); got {images.dtype} {images.shape}")
+            if len(images) != len(labels):
+                raise ValueError(f"{split}: {len(images)} images but {len(labels)} labels")
+            if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+                raise ValueError(f"{split} labels must lie in [0, {len(self.class_names)}); got {labels.min()}..{labels.max()}")
 
     @property
     def image_size(self) -> int:
@@ -90,14 +108,17 @@ def _fmnist_from(directory: Path) -> SourceData | None:
 
 
 def load_fashion_mnist(
-    data_root: Path | None = None, download: bool = False, search_dirs: Sequence[Path] = (DEBIAN_FMNIST_DIR,)
+    data_root: Path | None = None, download: bool = False, search_dirs: Sequence[Path] | None = None
 ) -> SourceData:
-    """Fashion-MNIST from `data_root`, then Debian's package, then (with `download`) torchvision."""
-    candidates = ([Path(data_root), Path(data_root) / "FashionMNIST" / "raw"] if data_root else []) + list(search_dirs)
+    """Fashion-MNIST from `data_root`, then `search_dirs` (default: Debian's package dir), then
+    (only with `download`) torchvision's download into `data_root` or data/downloads."""
+    search = FMNIST_SEARCH_DIRS if search_dirs is None else search_dirs
+    candidates = ([Path(data_root), Path(data_root) / "FashionMNIST" / "raw"] if data_root else []) + [Path(d) for d in search]
     for directory in candidates:
         if directory.is_dir():
             source = _fmnist_from(directory)
             if source is not None:
+                log.info("Fashion-MNIST read from %s", directory)
                 return source
     if download:
         from torchvision.datasets import FashionMNIST
@@ -199,7 +220,10 @@ def _scan_classes(root: Path) -> list[str]:
     return classes
 
 
-def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[str], progress: bool):
+def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[str], progress: bool, report_root: Path):
+    extra = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in classes)
+    for name in extra:
+        skipped.append(f"{(root / name).relative_to(report_root)}/: class folder not among the training classes")
     files = [
         (label, path)
         for label, name in enumerate(classes)
@@ -209,43 +233,42 @@ def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[
     ]
     images, labels = [], []
     for label, path in tqdm(files, desc=f"reading {root.name}", unit="img", disable=not progress):
+        shown = path.relative_to(report_root)
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(f"{path}: not an image file")
+            skipped.append(f"{shown}: not an image file")
             continue
         try:
             images.append(resize_square(load_image(path), image_size))
             labels.append(label)
-        except ValueError as error:
-            skipped.append(f"{path}: {error}")
+        except (ValueError, OSError) as error:  # undecodable, truncated, unreadable: report, never crash
+            skipped.append(f"{shown}: {error}")
     if not images:
         raise ValueError(f"no readable images under {root}")
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
-def load_image_folder(
-    path: Path, image_size: int = 64, test_fraction: float = 0.2, seed: int = 0, progress: bool = True
-) -> SourceData:
-    """One subfolder per class (or `train/` and `test/` each holding them); junk files are skipped."""
+def load_image_folder(path: Path, image_size: int = 64, progress: bool = True) -> SourceData:
+    """One subfolder per class (or `train/` and `test/` each holding them), any sizes and modes.
+
+    Images are brought to canonical RGB and resized to `image_size` square through `features`, so
+    the rest of the pipeline sees one array shape. Non-image and unreadable files are skipped and
+    listed in `skipped` (the data card shows them), never a crash: a real photo folder always holds
+    some. Without `train/` + `test/` the test set is None and the builder holds out a stratified share.
+    """
     root = Path(path)
     if not root.is_dir():
         raise NotADirectoryError(f"image folder {root} does not exist")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction}")
+    if not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8; got {image_size!r}")
     skipped: list[str] = []
+    test_x = test_y = None
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = _scan_classes(root / "train")
-        train_x, train_y = _read_folder(root / "train", classes, image_size, skipped, progress)
-        test_x, test_y = _read_folder(root / "test", classes, image_size, skipped, progress)
+        train_x, train_y = _read_folder(root / "train", classes, image_size, skipped, progress, root)
+        test_x, test_y = _read_folder(root / "test", classes, image_size, skipped, progress, root)
     else:
         classes = _scan_classes(root)
-        images, labels = _read_folder(root, classes, image_size, skipped, progress)
-        rng = np.random.default_rng(seed)
-        is_test = np.zeros(len(labels), bool)
-        for c in range(len(classes)):
-            members = np.flatnonzero(labels == c)
-            n_test = int(np.floor(test_fraction * len(members) + 0.5)) if len(members) > 1 else 0
-            is_test[rng.permutation(members)[:n_test]] = True
-        train_x, train_y, test_x, test_y = images[~is_test], labels[~is_test], images[is_test], labels[is_test]
+        train_x, train_y = _read_folder(root, classes, image_size, skipped, progress, root)
     for line in skipped:
         log.warning("skipped %s", line)
     return SourceData(

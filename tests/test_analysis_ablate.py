@@ -47,8 +47,7 @@ def test_cli_ablate_trains_every_variant_on_the_tiny_dataset(tiny_dataset, tmp_p
     data = Path(getattr(tiny_dataset, "root", tiny_dataset))
     out = tmp_path / "ablation"
     status = main(["ablate", "--data", str(data), "--budget", "64", "--out", str(out), "--bootstrap", "50",
-                   "--no-progress", "--set", "pretrained=none", "--set", "input_size=32", "--set", "batch_size=32",
-                   "--set", "workers=0"])
+                   "--no-progress", "--set", "pretrained=none", "--set", "input_size=32", "--set", "batch_size=32"])
     assert status == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip().endswith("ablation.md")
     rows = json.loads((out / "ablation.json").read_text())["variants"]

@@ -67,43 +67,62 @@ def write_plots(card: dict, plots_dir: Path) -> dict[str, str]:
 
 
 def card_markdown(card: dict) -> str:
+    """card.md: the card.json facts in the order a person checks them (rule first, then counts, blur)."""
     names = card["class_names"]
+    problems = list(card["rule_problems"])
+    if card["blur"]["fraction"] < card["blur"]["minimum_fraction"]:
+        problems.append(f"only {100 * card['blur']['fraction']:g} % of every class is blurred, under {100 * card['blur']['minimum_fraction']:g} %")
+    fc = card["feature_config"]
     lines = [
         f"# Data card: {card['name']}",
         "",
-        f"Source: {card['source']}. Profile: `{card['profile']}`.",
+        f"Source: {card['source']}. Profile: `{card['profile']}`. Images: {card['image_size']} x {card['image_size']} px, "
+        f"{card['channels']} channel(s), PNG. Test set: {card['test_origin']}. Validation: a stratified "
+        f"{100 * card['val_fraction']:g} % of the skewed training set.",
         "",
-        f"**Rule:** {card['rule']}. "
-        + ("Followed." if not card["rule_problems"] else "Broken (allowed explicitly): " + "; ".join(card["rule_problems"]) + "."),
+        f"**Rule:** {card['rule']}; at least {100 * card['blur']['minimum_fraction']:g} % of every class blurred. "
+        + ("Followed." if not problems else "**Broken** (built with --allow-rule-break): " + "; ".join(problems) + "."),
         f"Frequent share {100 * card['frequent_share']:.1f} %, smallest class {100 * card['smallest_share']:.2f} %.",
         "",
         f"**Groups:** {card['group_rule']}.",
         "",
-        "| class | group | before (train) | train | val | test | share | blurred train / val / test |",
+        "| class | group | before (train pool) | train | val | test | share of train+val | blurred train / val / test |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for i, name in enumerate(names):
-        blurred = " / ".join(f"{100 * card['blurred_share'][s][i]:.0f} %" for s in ("train", "val", "test"))
+        blurred = " / ".join(f"{100 * card['blurred_share'][s][i]:.1f} %" for s in ("train", "val", "test"))
         lines.append(
             f"| {name} | {card['groups'][name]} | {card['counts_before']['train'][i]} | {card['counts_after']['train'][i]} "
             f"| {card['counts_after']['val'][i]} | {card['counts_after']['test'][i]} | {100 * card['shares'][i]:.2f} % | {blurred} |"
         )
+    totals = {s: sum(card["counts_after"][s]) for s in ("train", "val", "test")}
+    lines.append(f"| **all** | | {sum(card['counts_before']['train'])} | {totals['train']} | {totals['val']} | {totals['test']} | 100 % | |")
     detection = card["blur_detection"]
+    fitted_how = "fitted on the training split" if card.get("blur_threshold_fitted", True) else "the default (nothing to fit)"
+    ranges = "; ".join(f"{kind} {low:g}-{high:g}" for kind, (low, high) in card["blur"]["ranges"].items())
     lines += [
         "",
-        f"**Blur:** {100 * card['blur']['fraction']:.0f} % of every class, kinds {', '.join(card['blur']['kinds'])}, "
-        f"ranges {card['blur']['ranges']}; seeds: selection {card['seeds']['selection']}, train/val blur "
-        f"{card['seeds']['blur_train_val']}, test blur {card['seeds']['blur_test']}.",
+        f"**Blur:** exactly round({card['blur']['fraction']:g} x n) images of every class of every split, kind drawn "
+        f"uniformly from {', '.join(card['blur']['kinds'])} (ranges: {ranges}; gaussian sigma, motion length px "
+        f"at a uniform angle in [0, 180), defocus disk radius px).",
         "",
-        f"**Blur verdict:** variance of the Laplacian at {card['image_size']} px. Threshold fitted on train: "
-        f"{detection['fitted']['threshold']:.1f} (accuracy {100 * detection['fitted']['accuracy']:.1f} % on train). "
-        f"The fixed threshold {detection['default']['threshold']:.0f} finds {100 * detection['default']['recall']:.1f} % "
-        f"of the blurred training images (accuracy {100 * detection['default']['accuracy']:.1f} %).",
+        f"**Seeds:** long-tail draw and validation {card['seeds']['selection']}, blur of train/val "
+        f"{card['seeds']['blur_train_val']}, blur of test {card['seeds']['blur_test']}.",
+        "",
+        f"**Blur verdict** (variance of the Laplacian at {fc['size']} px, blurred when below the threshold): "
+        f"threshold {detection['fitted']['threshold']:.1f}, {fitted_how}; on train it is right for "
+        f"{100 * detection['fitted']['accuracy']:.1f} % of images and catches {100 * detection['fitted']['recall']:.1f} % "
+        f"of the blurred ones. The fixed threshold {card['blur_threshold_default']:g} is right for "
+        f"{100 * detection['default']['accuracy']:.1f} % and catches {100 * detection['default']['recall']:.1f} %. "
+        "The fitted one is stored in `feature_config` in card.json and travels into every checkpoint.",
         "",
         "![counts before](plots/counts_before.png)",
+        "",
         "![counts after](plots/counts_after.png)",
+        "",
         "![blurred share](plots/blurred_share.png)",
     ]
     if card.get("skipped_files"):
-        lines += ["", f"**Skipped files ({len(card['skipped_files'])}):**", ""] + [f"- {s}" for s in card["skipped_files"]]
+        lines += ["", f"**Skipped files ({len(card['skipped_files'])}):** unreadable or not images.", ""]
+        lines += [f"- `{s}`" for s in card["skipped_files"]]
     return "\n".join(lines) + "\n"

@@ -48,8 +48,8 @@ METRIC_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "val_top1", "val_balan
 
 @dataclass
 class TrainConfig:
-    data: str
-    out: str
+    data: str = ""  # may be filled in later (ablate builds a config, then points it at a dataset and a run dir)
+    out: str = ""
     recipe: str = "default"
     backbone: str = "tf_efficientnet_lite0"
     pretrained: str = "offline"
@@ -73,7 +73,13 @@ class TrainConfig:
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.data, self.out = str(self.data), str(self.out)  # paths travel as text (JSON, logs)
+        self.branches = tuple(self.branches)
+
     def validate(self) -> None:
+        if not self.data or not self.out:
+            raise ValueError("a training run needs both a dataset dir (--data) and a run dir (--out)")
         if self.sampler not in SAMPLER_MODES:
             raise ValueError(f"sampler must be one of {SAMPLER_MODES}; got {self.sampler!r}")
         for name in ("epochs", "samples_per_epoch", "batch_size"):

@@ -1,62 +1,117 @@
-"""Dataset building: profiles and the rule, exact blur shares, determinism, atomic output, the CLI."""
+"""Building a dataset dir: counts, exact blur shares, the card, determinism, atomic output, reading back."""
 
 import hashlib
-import pickle
+import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from blurfuse.cli import main
-from train.blurring import BlurOptions
+from features import BlurSpec, apply_blur, compute_features, FeatureConfig, fit_blur_threshold
+from train.blurring import BlurOptions, choose_blurs
 from train.build import build_dataset
-from train.dataset_dir import read_dataset
-from train.longtail import LongTailProfile, exponential_profile, fmnist_lt_v1, groups_by_share
-from train.sources import load_cifar10, load_fashion_mnist, load_image_folder
+from train.dataset_dir import MANIFEST_COLUMNS, read_dataset
 from tests.fixtures_data import tiny_profile, tiny_source
 
-
-def test_v1_profile_follows_the_rule_and_breaking_profiles_are_refused():
-    v1 = fmnist_lt_v1()
-    assert v1.total == 23400 and v1.frequent_share == pytest.approx(0.8547, abs=1e-3)
-    assert min(v1.shares) == pytest.approx(100 / 23400)
-    v1.check()
-    flat = LongTailProfile("flat", (10,) * 10, ("frequent",) * 4 + ("medium",) * 6)
-    with pytest.raises(ValueError, match=r"frequent classes hold 40.0 %.*smallest class holds 10.00 %"):
-        flat.check()
-    flat.check(allow_rule_break=True)
+KIND_RANGES = {"gaussian": (1.0, 2.0), "motion": (3, 7), "defocus": (1.0, 2.0)}
 
 
-def test_exponential_profile_and_share_based_groups():
-    profile = exponential_profile([6000] * 10, imbalance_ratio=100, max_per_class=5000)
-    assert profile.counts[0] == 5000 and profile.counts[-1] == 50
-    assert list(profile.counts) == sorted(profile.counts, reverse=True)
-    profile.check()
-    assert groups_by_share([80, 10, 8, 2]) == ("frequent", "medium", "medium", "rare")
+def round_half_up(x):
+    return int(np.floor(x + 0.5))
 
 
-def test_tiny_dataset_counts_blur_shares_and_threshold(tiny_dataset):
+def test_tiny_dataset_counts_groups_and_card(tiny_dataset):
     card = tiny_dataset.card
-    assert card["counts_after"]["train"][0] + card["counts_after"]["val"][0] == 5
-    assert card["counts_after"]["test"] == [20] * 10
+    train_val = np.add(card["counts_after"]["train"], card["counts_after"]["val"])
+    assert list(train_val) == list(tiny_profile().counts)
+    assert card["counts_after"]["val"] == [1, 1, 10, 2, 2, 2, 2, 10, 10, 10]  # stratified 10 %
+    assert card["counts_after"]["test"] == [20] * 10  # the source's test set, not skewed
+    assert tiny_dataset.train_counts() == card["counts_after"]["train"]
+    assert tiny_dataset.groups == list(tiny_profile().groups)
+    assert card["rule_followed"] and 0.80 <= card["frequent_share"] <= 0.90 and card["smallest_share"] < 0.03
+    assert set(card) >= {"name", "source", "class_names", "groups", "counts_before", "counts_after", "shares",
+                         "blurred_share", "rule", "seeds", "feature_config", "blur_threshold_default", "image_size", "channels"}
+    assert card["blur_threshold_default"] == 100 and card["image_size"] == 28 and card["channels"] == 1
+    assert card["seeds"] == {"selection": 0, "validation": 0, "blur_train_val": 1, "blur_test": 2}
+    ids = [r["id"] for r in tiny_dataset.rows]
+    assert len(ids) == len(set(ids)) == 470 + 200
+    assert (tiny_dataset.root / "manifest.csv").read_text().splitlines()[0] == ",".join(MANIFEST_COLUMNS)
+    for row in tiny_dataset.rows[:: 37]:
+        c = row["label"]
+        assert row["path"].startswith(f"images/{row['split']}/{c:02d}_") and (tiny_dataset.root / row["path"]).is_file()
+        assert row["class_name"] == tiny_dataset.class_names[c] and row["group"] == tiny_dataset.groups[c]
+    for name in ("counts_before", "counts_after", "blurred_share"):
+        assert (tiny_dataset.root / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    markdown = (tiny_dataset.root / "card.md").read_text()
+    assert "**Rule:**" in markdown and "Followed." in markdown and "plots/counts_after.png" in markdown
+
+
+def test_blur_is_exact_per_class_in_every_split_with_kinds_in_range(tiny_dataset):
+    kinds = set()
     for split in ("train", "val", "test"):
         rows = tiny_dataset.split_rows(split)
         for c in range(10):
             members = [r for r in rows if r["label"] == c]
-            blurred = sum(r["blurred"] for r in members)
-            assert blurred == int(np.floor(0.4 * len(members) + 0.5))
-            assert all(r["blur_kind"] in ("gaussian", "motion", "defocus") for r in members if r["blurred"])
-            assert all(r["blur_kind"] == "" for r in members if not r["blurred"])
+            assert sum(r["blurred"] for r in members) == round_half_up(0.4 * len(members))
+            for r in members:
+                if not r["blurred"]:
+                    assert r["blur_kind"] == "" and r["blur_param"] is None
+                    continue
+                kinds.add(r["blur_kind"])
+                low, high = KIND_RANGES[r["blur_kind"]]
+                assert low <= r["blur_param"] <= high
+                if r["blur_kind"] == "motion":
+                    assert r["blur_param"] == int(r["blur_param"]) and 0 <= r["blur_angle"] < 180
+                else:
+                    assert r["blur_angle"] is None
+        assert tiny_dataset.card["blurred_share"][split] == [
+            pytest.approx(round_half_up(0.4 * n) / n) for n in tiny_dataset.card["counts_after"][split]
+        ]
+    assert kinds == {"gaussian", "motion", "defocus"}
+
+
+def test_written_pixels_are_the_source_blurred_as_the_manifest_says(tiny_dataset):
+    source = tiny_source()
+    rows = tiny_dataset.split_rows("test")  # test rows keep the source's test order
+    images = tiny_dataset.load_images("test", progress=False)
+    assert images.shape == (200, 28, 28, 3) and images.dtype == np.uint8
+    for row, image, original in zip(rows, images, source.test_images):
+        if not row["blurred"]:
+            assert np.array_equal(image[..., 0], original)
+            continue
+        spec = BlurSpec(row["blur_kind"], row["blur_param"], row["blur_angle"])
+        expected = apply_blur(original, spec)  # manifest params are rounded: allow one grey level
+        assert np.abs(image[..., 0].astype(int) - expected).max() <= 1
+        assert not np.array_equal(image[..., 0], original)
+    # The stored score is what features computes on the stored pixels.
+    scores = compute_features(images, FeatureConfig(size=28)).laplacian_var
+    assert np.allclose(scores, [r["laplacian_var"] for r in rows], rtol=1e-4)
+
+
+def test_blur_threshold_is_fitted_on_train_and_stored_in_the_feature_config(tiny_dataset):
     train = tiny_dataset.split_rows("train")
     scores = np.array([r["laplacian_var"] for r in train])
     truth = np.array([r["blurred"] for r in train])
     threshold = tiny_dataset.feature_config.blur_threshold
-    assert ((scores < threshold) == truth).mean() > 0.9
-    images = tiny_dataset.load_images("test", progress=False)
-    assert images.shape == (200, 28, 28, 3) and images.dtype == np.uint8
-    for name in ("counts_before", "counts_after", "blurred_share"):
-        assert (tiny_dataset.root / "plots" / f"{name}.png").stat().st_size > 5000
-    assert "Rule" in (tiny_dataset.root / "card.md").read_text()
+    assert threshold == pytest.approx(fit_blur_threshold(scores, truth), rel=1e-6)
+    assert tiny_dataset.feature_config.size == 28
+    accuracy = ((scores < threshold) == truth).mean()
+    assert accuracy > 0.9 and tiny_dataset.card["blur_detection"]["fitted"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
+    default = tiny_dataset.card["blur_detection"]["default"]
+    assert default["threshold"] == 100 and default["accuracy"] == pytest.approx(((scores < 100) == truth).mean(), abs=1e-3)
+
+
+def test_chosen_kinds_only_and_fraction_checks():
+    labels = np.repeat(np.arange(3), [10, 7, 1])
+    specs = choose_blurs(labels, BlurOptions(fraction=0.5, kinds=("motion",)), np.random.default_rng(0))
+    assert [sum(s is not None for s, l in zip(specs, labels) if l == c) for c in range(3)] == [5, 4, 1]
+    assert {s.kind for s in specs if s is not None} == {"motion"}
+    with pytest.raises(ValueError, match="under the rule's minimum 0.3"):
+        BlurOptions(fraction=0.2).check()
+    BlurOptions(fraction=0.2).check(allow_rule_break=True)
+    with pytest.raises(ValueError, match="must lie in"):
+        BlurOptions(fraction=1.5).check(allow_rule_break=True)
+    with pytest.raises(ValueError, match="non-empty subset"):
+        BlurOptions(kinds=("smear",)).check()
 
 
 def digest(root):
@@ -71,109 +126,74 @@ def test_same_command_and_seed_give_byte_identical_output(tmp_path):
     source = tiny_source(test_per_class=5)
     a = build_dataset(source, tmp_path / "a", tiny_profile(), progress=False)
     b = build_dataset(source, tmp_path / "b", tiny_profile(), progress=False)
-    c = build_dataset(source, tmp_path / "c", tiny_profile(), seed=5, progress=False)
     assert digest(a.root) == digest(b.root)
-    assert digest(a.root) != digest(c.root)
+    assert json.loads((a.root / "card.json").read_text())["feature_config"] == json.loads((b.root / "card.json").read_text())["feature_config"]
+    c = build_dataset(source, tmp_path / "c", tiny_profile(), blur_seed=7, progress=False)
+    assert (a.root / "manifest.csv").read_bytes() != (c.root / "manifest.csv").read_bytes()
+    # Another blur seed changes which train images are blurred, not which images were drawn or the test blur.
+    assert [r["path"] for r in a.rows] == [r["path"] for r in c.rows]
+    assert [r["blurred"] for r in a.split_rows("test")] == [r["blurred"] for r in c.split_rows("test")]
+    assert [r["blurred"] for r in a.split_rows("train")] != [r["blurred"] for r in c.split_rows("train")]
 
 
-def test_existing_output_is_refused_and_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
-    source = tiny_source(test_per_class=2)
-    build_dataset(source, tmp_path / "d", tiny_profile(), progress=False)
-    with pytest.raises(FileExistsError, match="--force"):
-        build_dataset(source, tmp_path / "d", tiny_profile(), progress=False)
-
+def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     import train.build as build_module
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("disk full")
+    source = tiny_source(test_per_class=2)
 
-    monkeypatch.setattr(build_module, "card_markdown", explode)
-    with pytest.raises(RuntimeError):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after every PNG and the manifest were written
+
+    monkeypatch.setattr(build_module, "write_plots", interrupt)
+    with pytest.raises(KeyboardInterrupt):
         build_dataset(source, tmp_path / "e", tiny_profile(), progress=False)
-    assert not (tmp_path / "e").exists()
-    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="not a blurfuse dataset"):
+        read_dataset(tmp_path / "e")
+    monkeypatch.undo()
+
+    # An existing dataset is refused; a failed --force rebuild keeps it intact.
+    built = build_dataset(source, tmp_path / "d", tiny_profile(), progress=False)
+    before = digest(built.root)
+    with pytest.raises(FileExistsError, match="--force"):
+        build_dataset(source, tmp_path / "d", tiny_profile(), progress=False)
+    monkeypatch.setattr(build_module, "card_markdown", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(source, tmp_path / "d", tiny_profile(), blur_seed=9, force=True, progress=False)
+    assert digest(tmp_path / "d") == before and read_dataset(tmp_path / "d").card["seeds"]["blur_train_val"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
 
-def test_blur_fraction_under_the_rule_is_refused(tmp_path):
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path):
+    source = tiny_source(test_per_class=2)
     with pytest.raises(ValueError, match="30 %"):
-        build_dataset(tiny_source(2), tmp_path / "f", tiny_profile(), BlurOptions(fraction=0.2), progress=False)
+        build_dataset(source, tmp_path / "f", tiny_profile(), BlurOptions(fraction=0.2), progress=False)
+    too_many = type(tiny_profile())("big", (1000,) * 10, tiny_profile().groups)
+    with pytest.raises(ValueError, match=r"more images than the source has: T-shirt/top \(1000 > "):
+        build_dataset(source, tmp_path / "f", too_many, allow_rule_break=True, progress=False)
+    with pytest.raises(ValueError, match="val_fraction"):
+        build_dataset(source, tmp_path / "f", tiny_profile(), val_fraction=1.0, progress=False)
+    assert not (tmp_path / "f").exists()
 
 
-def write_cifar_batch(path, images, labels):
-    data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    with open(path, "wb") as handle:
-        pickle.dump({b"batch_label": b"x", b"labels": list(labels), b"data": data, b"filenames": [b"a"] * len(labels)}, handle)
-
-
-def test_cifar_on_disk_format_is_read_offline_and_foreign_pickles_refused(tmp_path):
-    directory = tmp_path / "cifar-10-batches-py"
-    directory.mkdir()
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
-    labels = np.arange(30) % 10
-    write_cifar_batch(directory / "data_batch_1", images, labels)
-    write_cifar_batch(directory / "test_batch", images[:10], labels[:10])
-    source = load_cifar10(tmp_path)
-    assert np.array_equal(source.train_images, images) and list(source.train_labels) == list(labels)
-    assert source.class_names[0] == "airplane"
-
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
-
-    with open(directory / "data_batch_1", "wb") as handle:
-        pickle.dump({b"data": Evil()}, handle)
-    with pytest.raises(ValueError, match="refusing"):
-        load_cifar10(tmp_path)
-
-
-def test_fashion_mnist_missing_everywhere_names_all_three_ways(tmp_path):
-    with pytest.raises(FileNotFoundError) as error:
-        load_fashion_mnist(tmp_path, search_dirs=[tmp_path / "nothing"])
-    message = str(error.value)
-    assert "--data-root" in message and "apt-get install dataset-fashion-mnist" in message and "--download" in message
-
-
-def make_folder(root, classes, per_class, rng):
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            size = (int(rng.integers(8, 60)), int(rng.integers(8, 60)))
-            mode = ["RGB", "L", "RGBA"][i % 3]
-            pixels = rng.integers(0, 256, size + ((len(mode),) if mode != "L" else ()), dtype=np.uint8)
-            Image.fromarray(pixels, mode).save(root / name / f"{i}.png")
-
-
-def test_image_folder_with_junk_and_the_blurred_undistorted_case(tmp_path):
-    rng = np.random.default_rng(0)
-    make_folder(tmp_path / "photos", ["Blurred", "Undistorted"], 10, rng)
-    (tmp_path / "photos" / "Blurred" / "notes.txt").write_text("not an image")
-    (tmp_path / "photos" / "Undistorted" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    source = load_image_folder(tmp_path / "photos", image_size=32, progress=False)
-    assert source.class_names == ["Blurred", "Undistorted"]
-    assert len(source.train_labels) + len(source.test_labels) == 20
-    assert len(source.skipped) == 2 and source.train_images.shape[1:] == (32, 32, 3)
-
-    out = tmp_path / "two-class"
-    status = main([
-        "data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(out), "--image-size", "32",
-        "--profile", "natural", "--blur-fraction", "0", "--allow-rule-break", "--no-progress",
-    ])
-    assert status == 0
-    dataset = read_dataset(out)
-    assert dataset.class_names == ["Blurred", "Undistorted"] and len(dataset.card["skipped_files"]) == 2
-    # Without the explicit flag the two-class set is refused with the reason.
-    assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(tmp_path / "x"), "--no-progress"]) == 2
-
-
-def test_cli_refuses_existing_output_and_bad_profiles(tmp_path, capsys):
-    (tmp_path / "exists").mkdir()
-    assert main(["data", "--out", str(tmp_path / "exists")]) == 2
-    assert "--force" in capsys.readouterr().err
-    assert main(["data", "--out", str(tmp_path / "y"), "--profile", "explicit", "--counts", "5,5", "--no-progress"]) == 2
-    assert "one per class" in capsys.readouterr().err
-
-
-def test_read_dataset_rejects_what_is_not_a_dataset(tmp_path):
+def test_read_dataset_rejects_what_is_not_a_dataset(tmp_path, tiny_dataset):
     with pytest.raises(ValueError, match="not a blurfuse dataset"):
         read_dataset(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "card.json").write_text((tiny_dataset.root / "card.json").read_text())
+    lines = (tiny_dataset.root / "manifest.csv").read_text().splitlines()
+    (broken / "manifest.csv").write_text("\n".join([lines[0], lines[1], lines[2].replace(",train,", ",training,")]) + "\n")
+    with pytest.raises(ValueError, match="line 3: split must be one of"):
+        read_dataset(broken)
+    (broken / "manifest.csv").write_text("\n".join([lines[0], lines[1].rsplit(",", 1)[0] + ",abc"]) + "\n")
+    with pytest.raises(ValueError, match="malformed manifest row on line 2"):
+        read_dataset(broken)
+    (broken / "manifest.csv").write_text("id,split,path\n")
+    with pytest.raises(ValueError, match="lacks columns"):
+        read_dataset(broken)
+    (broken / "card.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a valid data card"):
+        read_dataset(broken)
+    with pytest.raises(ValueError, match="split must be one of"):
+        tiny_dataset.split_rows("validation")

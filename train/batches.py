@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features import Features
+from features import BLUR_KINDS, FeatureConfig, Features, apply_blur, compute_features, sample_blur_spec
 
 
 @dataclass
@@ -68,4 +68,37 @@ def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bo
                           edge_map=np.ascontiguousarray(edges), edge_path=f.edge_path),
         labels=batch.labels,
         blurred_truth=batch.blurred_truth,
+    )
+
+
+def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
+                 kinds: tuple[str, ...] = BLUR_KINDS, ranges: dict | None = None) -> SplitArrays:
+    """Blur a share of the batch's sharp images on the fly, and recompute their features.
+
+    The dataset blurs 40 % of every class, so a rare class has only a few dozen blurred training
+    images; fresh blurs of its sharp images give the model many more blurred views of exactly the
+    classes it sees least. Scores, verdicts and edge maps are recomputed with the one feature path,
+    and the blur head's target becomes "blurred" for these images.
+    """
+    if fraction <= 0:
+        return batch
+    sharp = np.flatnonzero(~batch.blurred_truth)
+    chosen = sharp[rng.random(len(sharp)) < fraction]
+    if len(chosen) == 0:
+        return batch
+    images = batch.images.copy()
+    for i in chosen:
+        images[i] = apply_blur(images[i], sample_blur_spec(rng, kinds, ranges))
+    fresh = compute_features(images[chosen], config)
+    f = batch.features
+    gray, scores, verdict, edges = f.gray.copy(), f.laplacian_var.copy(), f.blurred.copy(), f.edge_map.copy()
+    gray[chosen], scores[chosen], verdict[chosen], edges[chosen] = fresh.gray, fresh.laplacian_var, fresh.blurred, fresh.edge_map
+    truth = batch.blurred_truth.copy()
+    truth[chosen] = True
+    return SplitArrays(
+        images=images,
+        features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges,
+                          edge_path=["hysteresis" if b else "canny" for b in verdict]),
+        labels=batch.labels,
+        blurred_truth=truth,
     )

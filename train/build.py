@@ -168,7 +168,7 @@ def build_dataset(
     scores = {s: laplacian_scores(images[s], size, f"scoring {s}", progress) for s in SPLITS}
     truth = {s: np.array([spec is not None for spec in specs[s]], bool) for s in SPLITS}
     # A threshold needs both blurred and sharp training images; --blur-fraction 0 (or 1) keeps the default.
-    fitted = truth["train"].any() and not truth["train"].all()
+    fitted = bool(truth["train"].any() and not truth["train"].all())
     threshold = fit_blur_threshold(scores["train"], truth["train"]) if fitted else DEFAULT_BLUR_THRESHOLD
     feature_config = FeatureConfig(size=size, blur_threshold=threshold)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 
@@ -37,11 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data",
         help="build a long-tailed, blurred dataset dir (PNG + manifest + data card)",
-        description="Skew a public dataset to a long tail, blur at least 30 %% of every class, and write "
+        description=textwrap.fill("Skew a public dataset to a long tail, blur at least 30 % of every class, and write "
         "PNGs by split and class, manifest.csv and a data card with plots. The default is the "
         "FMNIST-LT-Blur v1 benchmark. Every profile is checked against the rule: frequent classes hold "
-        "80-90 %% of the images and at least one class holds under 3 %%.",
-        epilog=EPILOG.replace("%", "%%"),
+        "80-90 % of the images and at least one class holds under 3 %.", 90),
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_argument_group("source")

@@ -28,13 +28,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from features import BLUR_KINDS
 from features.atomic import atomic_write_json, atomic_write_text
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed
-from train.batches import SplitArrays, augment
+from train.batches import SplitArrays, augment, blur_augment
 from train.dataset_dir import read_dataset
 from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
@@ -59,13 +60,14 @@ class TrainConfig:
     sampler: str = "sqrt"
     logit_adjust_tau: float = 1.0
     blur_loss_weight: float = 0.5
-    epochs: int = 8
+    blur_augment: float = 0.3
+    epochs: int = 9
     samples_per_epoch: int = 20000
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup_fraction: float = 0.05
-    patience: int = 3
+    patience: int = 9
     seed: int = 0
     device: str = "auto"
     resume: bool = False
@@ -114,6 +116,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--sampler", choices=SAMPLER_MODES, help="class-balanced sampling weights")
     parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
     parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
+    parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--samples-per-epoch", type=int, help="images drawn per epoch (the budget is epochs x this)")
     parser.add_argument("--batch-size", type=int)
@@ -131,7 +134,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         key: getattr(args, key)
-        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "logit_adjust_tau", "blur_loss_weight",
+        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "logit_adjust_tau", "blur_loss_weight", "blur_augment",
                     "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights")
         if getattr(args, key, None) is not None
     }
@@ -187,7 +190,11 @@ def train_one_epoch(model, criterion, optimizer, train: SplitArrays, model_cfg: 
     for index in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total_steps, warmup, config.lr)
-        batch = augment(train.take(index), rng)
+        batch = train.take(index)
+        if config.blur_augment > 0:
+            batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(),
+                                 tuple(config.extra.get("blur_kinds", BLUR_KINDS)), config.extra.get("blur_ranges"))
+        batch = augment(batch, rng)
         inputs = to_device(batch, model_cfg, device)
         labels = torch.from_numpy(batch.labels).to(device)
         blurred = torch.from_numpy(batch.blurred_truth.astype(np.float32)).to(device)
@@ -290,6 +297,9 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
             dataset, backbone=config.backbone, input_size=config.input_size, branches=config.branches,
             recipe={k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume", "force", "progress", "extra")},
         )
+        blur_card = dataset.card.get("blur", {})
+        config.extra.setdefault("blur_kinds", list(blur_card.get("kinds", BLUR_KINDS)))
+        config.extra.setdefault("blur_ranges", {k: tuple(v) for k, v in blur_card.get("ranges", {}).items()} or None)
         train = load_split(dataset, "train", model_cfg, config.progress and rank == 0)
         val = load_split(dataset, "val", model_cfg, config.progress and rank == 0)
         mean, std = fit_blur_standardisation(train.features.laplacian_var)

@@ -1,7 +1,7 @@
 """Named training recipes. A recipe fixes a budget in samples, so its cost is known in advance.
 
-`default` is what `make run` trains: sized for a 2-core CPU with no GPU (160k samples: about 11 minutes
-at the ~250 images/s tf_efficientnet_lite0 trains at 48 px with channels_last on 2 cores). `smoke` is for tests: seconds, not minutes.
+`default` is what `make run` trains: sized for a 2-core CPU with no GPU (180k samples: about 11 minutes
+at the ~300 images/s tf_efficientnet_lite0 trains at 48 px with channels_last on 2 cores). `smoke` is for tests: seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -18,13 +18,18 @@ RECIPES: dict[str, dict] = {
         "sampler": "sqrt",
         "logit_adjust_tau": 1.0,
         "blur_loss_weight": 0.5,
-        "epochs": 8,
+        # Fresh blurs of 30 % of the sharp images in every batch: rare classes get many blurred views.
+        "blur_augment": 0.3,
+        "epochs": 9,
         "samples_per_epoch": 20000,
         "batch_size": 128,
         "lr": 2e-3,
         "weight_decay": 0.05,
         "warmup_fraction": 0.05,
-        "patience": 3,
+        # Validation holds 10 images per rare class: one image moves balanced accuracy by 1 point, so
+        # early stopping on it cuts the cosine schedule short on noise. The budget is fixed instead;
+        # selection still keeps the epoch with the best validation balanced accuracy.
+        "patience": 9,
     },
     "smoke": {
         "backbone": "tf_efficientnet_lite0",
@@ -34,6 +39,7 @@ RECIPES: dict[str, dict] = {
         "sampler": "sqrt",
         "logit_adjust_tau": 1.0,
         "blur_loss_weight": 0.5,
+        "blur_augment": 0.3,
         "epochs": 2,
         "samples_per_epoch": 128,
         "batch_size": 32,

@@ -29,6 +29,8 @@ def tiny_source(test_per_class: int = 20) -> SourceData:
 
 
 def tiny_profile() -> LongTailProfile:
+    """v1 scaled down 50x (frequent 100, medium 15, rare 5): frequent share 85.1 %, rare 1.06 %, so it
+    passes the same long-tail rule the real benchmark does."""
     return LongTailProfile("tiny", tuple(TINY_SIZES[g] for g in TINY_GROUPS), TINY_GROUPS)
 
 

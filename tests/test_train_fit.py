@@ -13,7 +13,8 @@ import pytest
 from blurfuse.cli import main
 from features import FeatureConfig
 from fusion.predictor import Predictor
-from train.batches import SplitArrays, augment
+from features import compute_features
+from train.batches import SplitArrays, augment, blur_augment
 from train.feature_cache import cached_features
 from train.fit import recipe_config, train_model
 
@@ -41,6 +42,23 @@ def test_augmentation_keeps_image_and_edge_map_aligned(tiny_dataset):
     out = augment(batch, np.random.default_rng(0), pad=2, flip=True)
     assert np.array_equal(out.images[..., 0], out.features.edge_map)
     assert not np.array_equal(out.images, images)
+
+
+def test_blur_augmentation_blurs_sharp_images_through_the_one_feature_path(tiny_dataset):
+    images = tiny_dataset.load_images("train", progress=False)
+    config = tiny_dataset.feature_config
+    feats, _ = cached_features(tiny_dataset, "train", images, config)
+    truth = np.array([r["blurred"] for r in tiny_dataset.split_rows("train")])
+    batch = SplitArrays(images, feats, tiny_dataset.labels("train"), truth)
+    out = blur_augment(batch, np.random.default_rng(0), 1.0, config)
+    sharp = ~truth
+    assert out.blurred_truth.all()
+    assert np.array_equal(out.images[truth], images[truth])  # images blurred by the dataset stay as they are
+    assert (out.features.laplacian_var[sharp] < feats.laplacian_var[sharp]).mean() > 0.95
+    again = compute_features(out.images[sharp], config)
+    assert np.array_equal(out.features.edge_map[sharp], again.edge_map)
+    assert np.array_equal(out.features.blurred[sharp], again.blurred)
+    assert blur_augment(batch, np.random.default_rng(0), 0.0, config) is batch
 
 
 def run_smoke(tiny_dataset, out: Path, **overrides):

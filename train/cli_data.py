@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
+
+DESCRIPTION = """\
+Skew a public dataset to a long tail, blur an exact share (at least 30 %) of every class, and
+write PNGs by split and class, manifest.csv and a data card with plots. The default is the
+FMNIST-LT-Blur v1 benchmark. Every profile is checked against the long-tail rule: frequent
+classes hold 80-90 % of the images and at least one class holds under 3 %.
+"""
 
 EPILOG = """\
 examples:
@@ -38,10 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data",
         help="build a long-tailed, blurred dataset dir (PNG + manifest + data card)",
-        description=textwrap.fill("Skew a public dataset to a long tail, blur at least 30 % of every class, and write "
-        "PNGs by split and class, manifest.csv and a data card with plots. The default is the "
-        "FMNIST-LT-Blur v1 benchmark. Every profile is checked against the rule: frequent classes hold "
-        "80-90 % of the images and at least one class holds under 3 %.", 90),
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

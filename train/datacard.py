@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 GROUP_COLOURS = {"frequent": "#4C72B0", "medium": "#DD8452", "rare": "#C44E52"}
 
@@ -40,9 +41,12 @@ def write_plots(card: dict, plots_dir: Path) -> dict[str, str]:
     ax.set_yscale("log")
     ax.set_ylabel("images (log scale)")
     ax.set_title("after the long-tail skew (train + val), coloured by group")
-    for group, colour in GROUP_COLOURS.items():
-        ax.bar([], [], color=colour, label=group)
-    ax.legend(fontsize=8)
+    total = sum(after)
+    for i, n in enumerate(after):
+        ax.text(i, n, f"{n}\n{100 * n / total:.2f} %", ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(top=max(after) * 6)  # room for the labels on the log scale
+    present = [g for g in GROUP_COLOURS if g in card["groups"].values()]
+    ax.legend(handles=[Patch(color=GROUP_COLOURS[g], label=g) for g in present], fontsize=8, loc="upper left", ncol=3)
     fig.tight_layout()
     fig.savefig(plots_dir / "counts_after.png", dpi=110)
     plt.close(fig)
@@ -53,12 +57,14 @@ def write_plots(card: dict, plots_dir: Path) -> dict[str, str]:
     for offset, split in zip((-width, 0, width), ("train", "val", "test")):
         shares = [100 * s for s in card["blurred_share"][split]]
         ax.bar([i + offset for i in range(len(names))], shares, width, label=split)
-    ax.axhline(30, color="black", lw=0.8, ls="--", label="rule minimum 30 %")
+    minimum = 100 * card["blur"]["minimum_fraction"]
+    ax.axhline(minimum, color="black", lw=0.8, ls="--", label=f"rule minimum {minimum:g} %")
+    ax.set_ylim(0, 118)  # bars stop at 100; the legend sits above them
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("% blurred")
     ax.set_title("blurred share per class and split")
-    ax.legend(fontsize=8, ncol=4)
+    ax.legend(fontsize=8, ncol=4, loc="upper center")
     fig.tight_layout()
     fig.savefig(plots_dir / "blurred_share.png", dpi=110)
     plt.close(fig)
@@ -99,12 +105,13 @@ def card_markdown(card: dict) -> str:
     lines.append(f"| **all** | | {sum(card['counts_before']['train'])} | {totals['train']} | {totals['val']} | {totals['test']} | 100 % | |")
     detection = card["blur_detection"]
     fitted_how = "fitted on the training split" if card.get("blur_threshold_fitted", True) else "the default (nothing to fit)"
-    ranges = "; ".join(f"{kind} {low:g}-{high:g}" for kind, (low, high) in card["blur"]["ranges"].items())
+    what = {"gaussian": "Gaussian sigma {} px", "motion": "motion line length {} px (integer) at an angle in [0, 180) deg",
+            "defocus": "defocus disk radius {} px"}
+    ranges = "; ".join(what[kind].format(f"{low:g}-{high:g}") for kind, (low, high) in card["blur"]["ranges"].items())
     lines += [
         "",
         f"**Blur:** exactly round({card['blur']['fraction']:g} x n) images of every class of every split, kind drawn "
-        f"uniformly from {', '.join(card['blur']['kinds'])} (ranges: {ranges}; gaussian sigma, motion length px "
-        f"at a uniform angle in [0, 180), defocus disk radius px).",
+        f"uniformly from {', '.join(card['blur']['kinds'])}, its parameter uniformly from its range: {ranges}.",
         "",
         f"**Seeds:** long-tail draw and validation {card['seeds']['selection']}, blur of train/val "
         f"{card['seeds']['blur_train_val']}, blur of test {card['seeds']['blur_test']}.",

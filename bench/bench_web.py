@@ -82,12 +82,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: as blurfuse serve)")
     args = parser.parse_args()
 
     from PIL import Image
     from waitress.server import create_server
 
     from web import create_app
+    from web.cli import configure_torch_threads
+
+    torch_threads = configure_torch_threads(args.threads, args.torch_threads)
 
     if not (args.model / "model.safetensors").is_file():
         sys.exit(f"no checkpoint in {args.model}: train one first (make run, or blurfuse train)")
@@ -112,7 +116,7 @@ def main() -> None:
     server.close()
 
     print(f"\n{args.requests} requests per endpoint, concurrency {args.concurrency}, waitress threads {args.threads}, "
-          f"28 px PNG, client: {'hey' if runner is run_hey else 'python thread pool'}")
+          f"torch threads {torch_threads}, 28 px PNG, client: {'hey' if runner is run_hey else 'python thread pool'}")
     print("| endpoint | requests/s | p50 | p99 | errors |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, r in rows:

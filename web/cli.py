@@ -39,8 +39,21 @@ def validate(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"no checkpoint in {args.model} (train one with 'blurfuse train')")
 
 
+def configure_torch_threads(server_threads: int, torch_threads: int | None = None) -> int:
+    """Concurrency across requests, not within one: several waitress threads each running torch
+    with every core would oversubscribe the CPU. Default: cores / server threads, at least 1."""
+    import os
+
+    import torch
+
+    count = torch_threads or max(1, (os.cpu_count() or 1) // server_threads)
+    torch.set_num_threads(count)
+    return count
+
+
 def run(args: argparse.Namespace) -> int:
     validate(args)
+    configure_torch_threads(args.threads)
     import waitress
 
     from web import create_app

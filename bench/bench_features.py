@@ -13,7 +13,6 @@ import argparse
 import gzip
 import sys
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from features import FeatureConfig, apply_blur, compute_features, fit_blur_threshold, laplacian_variance, sample_blur_spec  # noqa: E402
 from features.edges import EdgeSettings, hysteresis, non_max_suppression, sobel_gradients  # noqa: E402
 from features.image import resize_square  # noqa: E402
+from bench.reference import flood_fill_hysteresis  # noqa: E402
 
 
 def load_fmnist(count: int) -> np.ndarray:
@@ -64,19 +64,7 @@ def loop_nms_hysteresis(magnitude: np.ndarray, gx: np.ndarray, gy: np.ndarray, l
             ]
             if m >= max(neighbours):
                 thin[y, x] = m
-    out = np.zeros((h, w), bool)
-    queue = deque((y, x) for y in range(h) for x in range(w) if thin[y, x] > high)
-    for y, x in queue:
-        out[y, x] = True
-    while queue:
-        y, x = queue.popleft()
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                ny, nx = y + dy, x + dx
-                if 0 <= ny < h and 0 <= nx < w and not out[ny, nx] and thin[ny, nx] > low:
-                    out[ny, nx] = True
-                    queue.append((ny, nx))
-    return out
+    return flood_fill_hysteresis(thin > low, thin > high)
 
 
 def vector_nms_hysteresis(magnitude, gx, gy, low, high):

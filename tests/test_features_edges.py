@@ -1,32 +1,13 @@
 """Edge maps: exact hysteresis, NMS thinning, and why blurred images need the custom path."""
 
-from collections import deque
-
 import numpy as np
 import pytest
 from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold
 
 from features import EdgeSettings, apply_blur, BlurSpec, canny_edges, custom_edges, edge_maps, hysteresis
+from bench.reference import flood_fill_hysteresis
 from tests.fmnist import fmnist_images
-
-
-def flood_fill_reference(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
-    """Textbook 8-connected hysteresis by breadth-first search from every strong pixel."""
-    weak = weak | strong
-    out = np.zeros_like(weak)
-    queue = deque(zip(*np.nonzero(strong)))
-    for y, x in queue:
-        out[y, x] = True
-    while queue:
-        y, x = queue.popleft()
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                ny, nx = y + dy, x + dx
-                if 0 <= ny < weak.shape[0] and 0 <= nx < weak.shape[1] and weak[ny, nx] and not out[ny, nx]:
-                    out[ny, nx] = True
-                    queue.append((ny, nx))
-    return out
 
 
 def skimage_hysteresis_8(image, low, high):
@@ -52,7 +33,7 @@ def test_eight_connectivity_matches_a_flood_fill():
     for _ in range(50):
         image = rng.random((20, 20))
         weak, strong = image > 0.5, image > 0.9
-        assert np.array_equal(hysteresis(weak, strong), flood_fill_reference(weak, strong))
+        assert np.array_equal(hysteresis(weak, strong), flood_fill_hysteresis(weak, strong))
 
 
 def test_batched_hysteresis_never_connects_across_images():

@@ -22,6 +22,22 @@ def test_weights_for_each_mode():
         class_weights(np.array([0, 5]), "inverse")
 
 
+def test_effective_number_beta_moves_between_no_balancing_and_inverse_frequency():
+    counts = np.array([100, 800, 5000])
+    mild = sampled_prior(counts, class_weights(counts, "effective", beta=0.9))
+    strong = sampled_prior(counts, class_weights(counts, "effective", beta=0.99999))
+    assert np.allclose(mild, counts / counts.sum(), atol=1e-3)  # every class larger than ~10 images: no balancing
+    assert np.allclose(strong, sampled_prior(counts, class_weights(counts, "inverse")), atol=0.02)
+    middle = sampled_prior(counts, class_weights(counts, "effective", beta=0.99))
+    assert counts[0] / counts.sum() < middle[0] < strong[0]
+    for beta in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="beta"):
+            class_weights(counts, "effective", beta=beta)
+    labels = np.repeat(np.arange(3), counts)
+    drawn = draw_epoch(labels, "effective", 60000, seed=0, epoch=1, beta=0.99)
+    assert np.allclose(np.bincount(labels[drawn]) / len(drawn), middle, atol=0.01)
+
+
 def test_realised_class_frequencies_follow_the_sampled_prior():
     labels = np.repeat(np.arange(3), [50, 500, 5000])
     counts = np.bincount(labels)

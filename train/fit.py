@@ -58,6 +58,7 @@ class TrainConfig:
     input_size: int = 48
     branches: tuple[str, ...] = ("rgb", "edge", "blur")
     sampler: str = "sqrt"
+    sampler_beta: float = 0.999
     logit_adjust_tau: float = 1.0
     blur_loss_weight: float = 0.5
     blur_augment: float = 0.3
@@ -84,6 +85,8 @@ class TrainConfig:
             raise ValueError("a training run needs both a dataset dir (--data) and a run dir (--out)")
         if self.sampler not in SAMPLER_MODES:
             raise ValueError(f"sampler must be one of {SAMPLER_MODES}; got {self.sampler!r}")
+        if not 0.0 < self.sampler_beta < 1.0:
+            raise ValueError(f"sampler_beta must lie in (0, 1); got {self.sampler_beta}")
         for name in ("epochs", "samples_per_epoch", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
@@ -114,6 +117,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--branches", type=lambda s: tuple(b.strip() for b in s.split(",") if b.strip()), help="subset of rgb,edge,blur")
     parser.add_argument("--sampler", choices=SAMPLER_MODES, help="class-balanced sampling weights")
+    parser.add_argument("--sampler-beta", type=float, help="strength of the 'effective' sampler, in (0, 1)")
     parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
     parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
     parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
@@ -134,8 +138,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         key: getattr(args, key)
-        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "logit_adjust_tau", "blur_loss_weight", "blur_augment",
-                    "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights")
+        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "sampler_beta", "logit_adjust_tau", "blur_loss_weight",
+                    "blur_augment", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights")
         if getattr(args, key, None) is not None
     }
     if overrides.get("backbone_weights"):
@@ -180,7 +184,7 @@ def train_one_epoch(model, criterion, optimizer, train: SplitArrays, model_cfg: 
                     epoch: int, step: int, total_steps: int, device: torch.device, rank: int, world: int) -> tuple[float, int, int]:
     """One epoch over this rank's share of the seeded class-balanced draw; returns (mean loss, samples, step)."""
     model.train()
-    indices = shard(draw_epoch(train.labels, config.sampler, config.samples_per_epoch, config.seed, epoch), rank, world)
+    indices = shard(draw_epoch(train.labels, config.sampler, config.samples_per_epoch, config.seed, epoch, config.sampler_beta), rank, world)
     rng = np.random.default_rng([config.seed, epoch, rank, 7])
     warmup = max(1, int(config.warmup_fraction * total_steps))
     batches = [indices[i : i + config.batch_size] for i in range(0, len(indices), config.batch_size)]
@@ -313,7 +317,7 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
         pretrained = "none" if config.pretrained == "file" else config.pretrained
         model = create_model(model_cfg, pretrained=pretrained, backbone_weights=config.backbone_weights)
         model = model.to(device).to(memory_format=torch.channels_last)
-        prior = sampled_prior(np.asarray(train_counts), class_weights(np.asarray(train_counts), config.sampler))
+        prior = sampled_prior(np.asarray(train_counts), class_weights(np.asarray(train_counts), config.sampler, config.sampler_beta))
         criterion = LogitAdjustedLoss(prior, config.logit_adjust_tau).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         ddp_model = distributed.wrap(model, device)

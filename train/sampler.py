@@ -13,12 +13,18 @@ SAMPLER_MODES = ("none", "inverse", "sqrt", "effective")
 
 
 def class_weights(counts: np.ndarray, mode: str, beta: float = 0.999) -> np.ndarray:
-    """Per-class sampling weights: none 1, inverse 1/n, sqrt 1/sqrt(n), effective (1-β)/(1-β^n)."""
+    """Per-class sampling weights: none 1, inverse 1/n, sqrt 1/sqrt(n), effective (1-β)/(1-β^n).
+
+    β sets the strength of `effective` (Cui et al., 2019): β → 0 is no balancing, β → 1 is inverse
+    frequency; in between, classes larger than about 1/(1-β) images count as equally large.
+    """
     counts = np.asarray(counts, dtype=np.float64)
     if mode not in SAMPLER_MODES:
         raise ValueError(f"sampler must be one of {SAMPLER_MODES}; got {mode!r}")
     if (counts <= 0).any():
         raise ValueError(f"every class needs at least one training image to be sampled; counts {counts.astype(int).tolist()}")
+    if not 0.0 < beta < 1.0:
+        raise ValueError(f"sampler beta must lie in (0, 1); got {beta}")
     if mode == "none":
         return np.ones_like(counts)
     if mode == "inverse":
@@ -34,10 +40,10 @@ def sampled_prior(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return mass / mass.sum()
 
 
-def draw_epoch(labels: np.ndarray, mode: str, num_samples: int, seed: int, epoch: int) -> np.ndarray:
+def draw_epoch(labels: np.ndarray, mode: str, num_samples: int, seed: int, epoch: int, beta: float = 0.999) -> np.ndarray:
     """Sample indices (with replacement, like WeightedRandomSampler) for one epoch."""
     counts = np.bincount(labels)
-    weights = class_weights(counts, mode)[labels]
+    weights = class_weights(counts, mode, beta)[labels]
     rng = np.random.default_rng([seed, epoch])
     if mode == "none":
         return rng.permutation(len(labels))[:num_samples] if num_samples <= len(labels) else rng.integers(0, len(labels), num_samples)

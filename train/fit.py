@@ -61,7 +61,7 @@ class TrainConfig:
     sampler_beta: float = 0.999
     logit_adjust_tau: float = 1.0
     blur_loss_weight: float = 0.5
-    blur_augment: float = 0.3
+    blur_augment: float = 0.5
     epochs: int = 9
     samples_per_epoch: int = 20000
     batch_size: int = 128

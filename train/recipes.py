@@ -1,7 +1,8 @@
 """Named training recipes. A recipe fixes a budget in samples, so its cost is known in advance.
 
-`default` is what `make run` trains: sized for a 2-core CPU with no GPU (180k samples: about 11 minutes
-at the ~300 images/s tf_efficientnet_lite0 trains at 48 px with channels_last on 2 cores). `smoke` is for tests: seconds, not minutes.
+`default` is what `make run` trains: sized for a 2-core CPU with no GPU (180k samples at 48 px with
+channels_last: about 6.5 minutes on 2 undisturbed cores). Doubling the budget did not help: 16 epochs
+scored 88.6 % against 89.7 % for 9 (validation picked an early epoch, and the late ones overfit). `smoke` is for tests: seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ RECIPES: dict[str, dict] = {
         "sampler": "sqrt",
         "logit_adjust_tau": 1.0,
         "blur_loss_weight": 0.5,
-        # Fresh blurs of 30 % of the sharp images in every batch: rare classes get many blurred views.
-        "blur_augment": 0.3,
+        # Fresh blurs of half the sharp images in every batch: rare classes get many blurred views.
+        # Measured against 0.3 (same seed): blurred/sharp gap 2.4 -> 2.0 points, balanced accuracy
+        # 89.7 -> 89.6 % (within one seed's noise).
+        "blur_augment": 0.5,
         "epochs": 9,
         "samples_per_epoch": 20000,
         "batch_size": 128,

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from train.fit import epoch_sampler, recipe_config
 from train.losses import LogitAdjustedLoss
 from train.sampler import class_weights, draw_epoch, sampled_prior, shard
 
@@ -67,3 +68,11 @@ def test_logit_adjusted_loss_matches_hand_computation_and_vanishes_when_balanced
     # Inverse-frequency sampling makes the sampled prior uniform: no double correction.
     counts = np.array([10, 100, 1000])
     assert np.allclose(sampled_prior(counts, class_weights(counts, "inverse")), 1 / 3)
+
+
+def test_deferred_rebalancing_draws_naturally_before_its_epoch_and_balanced_from_it():
+    config = recipe_config("default", data="d", out="o", rebalance_from_epoch=3)
+    assert [epoch_sampler(config, e) for e in (1, 2, 3, 9)] == ["none", "none", config.sampler, config.sampler]
+    assert epoch_sampler(recipe_config("default", data="d", out="o"), 1) == config.sampler
+    with pytest.raises(ValueError, match="rebalance_from_epoch"):
+        recipe_config("default", data="d", out="o", rebalance_from_epoch=0).validate()

@@ -59,6 +59,7 @@ class TrainConfig:
     branches: tuple[str, ...] = ("rgb", "edge", "blur")
     sampler: str = "sqrt"
     sampler_beta: float = 0.999
+    rebalance_from_epoch: int = 1  # epochs before this one draw without balancing (deferred re-balancing)
     logit_adjust_tau: float = 1.0
     blur_loss_weight: float = 0.5
     blur_augment: float = 0.5
@@ -85,6 +86,8 @@ class TrainConfig:
             raise ValueError("a training run needs both a dataset dir (--data) and a run dir (--out)")
         if self.sampler not in SAMPLER_MODES:
             raise ValueError(f"sampler must be one of {SAMPLER_MODES}; got {self.sampler!r}")
+        if self.rebalance_from_epoch < 1:
+            raise ValueError(f"rebalance_from_epoch must be >= 1; got {self.rebalance_from_epoch}")
         if not 0.0 < self.sampler_beta < 1.0:
             raise ValueError(f"sampler_beta must lie in (0, 1); got {self.sampler_beta}")
         for name in ("epochs", "samples_per_epoch", "batch_size"):
@@ -118,6 +121,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--branches", type=lambda s: tuple(b.strip() for b in s.split(",") if b.strip()), help="subset of rgb,edge,blur")
     parser.add_argument("--sampler", choices=SAMPLER_MODES, help="class-balanced sampling weights")
     parser.add_argument("--sampler-beta", type=float, help="strength of the 'effective' sampler, in (0, 1)")
+    parser.add_argument("--rebalance-from-epoch", type=int, help="first epoch drawn by the class-balanced sampler (earlier: natural)")
     parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
     parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
     parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
@@ -138,7 +142,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         key: getattr(args, key)
-        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "sampler_beta", "logit_adjust_tau", "blur_loss_weight",
+        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "sampler_beta", "rebalance_from_epoch", "logit_adjust_tau", "blur_loss_weight",
                     "blur_augment", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights")
         if getattr(args, key, None) is not None
     }
@@ -180,11 +184,17 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def epoch_sampler(config: TrainConfig, epoch: int) -> str:
+    """Deferred re-balancing (Cao et al., 2019): learn features on the natural distribution first."""
+    return config.sampler if epoch >= config.rebalance_from_epoch else "none"
+
+
 def train_one_epoch(model, criterion, optimizer, train: SplitArrays, model_cfg: ModelConfig, config: TrainConfig,
                     epoch: int, step: int, total_steps: int, device: torch.device, rank: int, world: int) -> tuple[float, int, int]:
     """One epoch over this rank's share of the seeded class-balanced draw; returns (mean loss, samples, step)."""
     model.train()
-    indices = shard(draw_epoch(train.labels, config.sampler, config.samples_per_epoch, config.seed, epoch, config.sampler_beta), rank, world)
+    indices = shard(draw_epoch(train.labels, epoch_sampler(config, epoch), config.samples_per_epoch, config.seed, epoch,
+                               config.sampler_beta), rank, world)
     rng = np.random.default_rng([config.seed, epoch, rank, 7])
     warmup = max(1, int(config.warmup_fraction * total_steps))
     batches = [indices[i : i + config.batch_size] for i in range(0, len(indices), config.batch_size)]
@@ -317,8 +327,9 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
         pretrained = "none" if config.pretrained == "file" else config.pretrained
         model = create_model(model_cfg, pretrained=pretrained, backbone_weights=config.backbone_weights)
         model = model.to(device).to(memory_format=torch.channels_last)
-        prior = sampled_prior(np.asarray(train_counts), class_weights(np.asarray(train_counts), config.sampler, config.sampler_beta))
-        criterion = LogitAdjustedLoss(prior, config.logit_adjust_tau).to(device)
+        counts = np.asarray(train_counts)
+        criteria = {mode: LogitAdjustedLoss(sampled_prior(counts, class_weights(counts, mode, config.sampler_beta)),
+                                            config.logit_adjust_tau).to(device) for mode in {config.sampler, "none"}}
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         ddp_model = distributed.wrap(model, device)
 
@@ -338,6 +349,7 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
         metrics_path = out / "metrics.csv"
         for epoch in range(start_epoch, config.epochs + 1):
             epoch_start = time.perf_counter()
+            criterion = criteria[epoch_sampler(config, epoch)]
             loss, seen, step = train_one_epoch(ddp_model, criterion, optimizer, train, model_cfg, config,
                                                epoch, step, total_steps, device, rank, world)
             distributed.sync_buffers(model)

@@ -18,6 +18,11 @@ RECIPES: dict[str, dict] = {
         # rest of the margin (DESIGN.md: logit adjustment beat full inverse-frequency sampling).
         "sampler": "sqrt",
         "logit_adjust_tau": 1.0,
+        # Deferred re-balancing: epochs 1-3 draw naturally (logit adjustment alone balances the
+        # decision), epochs 4-9 draw with the sqrt sampler. Measured against balancing from epoch 1:
+        # balanced accuracy 89.6 -> 90.2 %, rare recall 81.1 -> 83.7 %, blurred 88.4 -> 88.5 %,
+        # sharp 90.4 -> 91.3 % (from epoch 6: 90.1 / 83.8, the same picture).
+        "rebalance_from_epoch": 4,
         "blur_loss_weight": 0.5,
         # Fresh blurs of half the sharp images in every batch: rare classes get many blurred views.
         # Measured against 0.3 (same seed): blurred/sharp gap 2.4 -> 2.0 points, balanced accuracy

@@ -5,12 +5,17 @@ edge maps (fixed threshold 100), plain CE, no balancing, and (b) the same CNN on
 all three on the same 10k test split and prints one markdown table.
 
     .venv/bin/python bench/bench_train.py --data data/fmnist-lt-blur-v1 [--budget-scale 0.1] [--out bench/results/train.md]
+
+A variant of the default recipe (the README's table of what was tried) is one option per change:
+
+    .venv/bin/python bench/bench_train.py --no-baselines --set rebalance_from_epoch=1 --set blur_augment=0.3
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -48,6 +53,9 @@ def main() -> None:
     parser.add_argument("--budget-scale", type=float, default=1.0, help="scale every training budget (0.1 for a quick check)")
     parser.add_argument("--out", type=Path, help="also write the table here")
     parser.add_argument("--skip-fusion", action="store_true", help="reuse runs/bench/default if it exists")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one field of the default recipe (value parsed as JSON, else text); repeatable")
+    parser.add_argument("--no-baselines", action="store_true", help="train and score the fusion model only")
     args = parser.parse_args()
 
     if not (args.data / "manifest.csv").is_file():
@@ -63,8 +71,10 @@ def main() -> None:
     test_images = dataset.load_images("test")
     rows = []
 
-    run_dir = args.runs / "default"
-    config = recipe_config("default", data=str(args.data), out=str(run_dir), force=True)
+    overrides = dict(_parse_override(text) for text in args.overrides)
+    variant = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    run_dir = args.runs / ("default" if not overrides else "default-" + "-".join(f"{k}{v}" for k, v in overrides.items()))
+    config = recipe_config("default", data=str(args.data), out=str(run_dir), force=True, **overrides)
     config = dataclasses.replace(config, samples_per_epoch=max(256, int(config.samples_per_epoch * args.budget_scale)))
     start = time.perf_counter()
     if not (args.skip_fusion and (run_dir / "model.safetensors").is_file()):
@@ -79,22 +89,23 @@ def main() -> None:
         t = time.perf_counter()
         predictor.predict(image)
         latencies.append(time.perf_counter() - t)
-    rows.append(("fusion, default recipe", scores(predicted, labels, dataset.groups, blurred), fusion_seconds,
+    rows.append((f"fusion, default recipe{' with ' + variant if variant else ''}", scores(predicted, labels, dataset.groups, blurred), fusion_seconds,
                  (blur_head == blurred).mean(), np.median(latencies) * 1e3))
 
-    train_images = dataset.load_images("train")
-    train_labels = dataset.labels("train")
-    epochs = max(1, round(8 * args.budget_scale))
-    original = FeatureConfig(size=dataset.feature_config.size, blur_threshold=100.0, edges=dataset.feature_config.edges)
-    for name, transform in (
-        ("(a) small CNN on Laplacian-switched edge maps, plain CE", lambda x: compute_features(x, original).edge_map),
-        ("(b) small CNN on raw pixels, plain CE", lambda x: x[..., 0]),
-    ):
-        start = time.perf_counter()
-        model = fit_small_cnn(transform(train_images), train_labels, len(dataset.class_names), epochs=epochs)
-        seconds = time.perf_counter() - start
-        predicted = predict_small_cnn(model, transform(test_images))
-        rows.append((name, scores(predicted, labels, dataset.groups, blurred), seconds, float("nan"), float("nan")))
+    if not args.no_baselines:
+        train_images = dataset.load_images("train")
+        train_labels = dataset.labels("train")
+        epochs = max(1, round(8 * args.budget_scale))
+        original = FeatureConfig(size=dataset.feature_config.size, blur_threshold=100.0, edges=dataset.feature_config.edges)
+        for name, transform in (
+            ("(a) small CNN on Laplacian-switched edge maps, plain CE", lambda x: compute_features(x, original).edge_map),
+            ("(b) small CNN on raw pixels, plain CE", lambda x: x[..., 0]),
+        ):
+            start = time.perf_counter()
+            model = fit_small_cnn(transform(train_images), train_labels, len(dataset.class_names), epochs=epochs)
+            seconds = time.perf_counter() - start
+            predicted = predict_small_cnn(model, transform(test_images))
+            rows.append((name, scores(predicted, labels, dataset.groups, blurred), seconds, float("nan"), float("nan")))
 
     lines = [
         "| model | top-1 | balanced acc | rare recall | medium recall | frequent recall | blurred acc | sharp acc | blur head acc | train time | predict p50 |",
@@ -109,6 +120,17 @@ def main() -> None:
     print("\n" + table)
     if args.out:
         atomic_write_text(args.out, table + "\n")
+
+
+def _parse_override(text: str) -> tuple[str, object]:
+    """KEY=VALUE with a JSON value (numbers, lists, true) or plain text (sampler names)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set expects KEY=VALUE; got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 if __name__ == "__main__":

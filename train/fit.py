@@ -40,7 +40,7 @@ from train.dataset_dir import read_dataset
 from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
 from train.recipes import recipe
-from train.sampler import SAMPLER_MODES, class_weights, draw_epoch, sampled_prior, shard
+from train.sampler import DEFAULT_BETA, SAMPLER_MODES, class_weights, draw_epoch, sampled_prior, shard
 
 log = logging.getLogger("blurfuse.train")
 METRIC_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "val_top1", "val_balanced_acc", "val_rare_recall",
@@ -58,7 +58,7 @@ class TrainConfig:
     input_size: int = 48
     branches: tuple[str, ...] = ("rgb", "edge", "blur")
     sampler: str = "sqrt"
-    sampler_beta: float = 0.999
+    sampler_beta: float = DEFAULT_BETA
     rebalance_from_epoch: int = 1  # epochs before this one draw without balancing (deferred re-balancing)
     logit_adjust_tau: float = 1.0
     blur_loss_weight: float = 0.5

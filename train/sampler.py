@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 SAMPLER_MODES = ("none", "inverse", "sqrt", "effective")
+DEFAULT_BETA = 0.999  # strength of "effective" (Cui et al., 2019's usual value)
 
 
-def class_weights(counts: np.ndarray, mode: str, beta: float = 0.999) -> np.ndarray:
+def class_weights(counts: np.ndarray, mode: str, beta: float = DEFAULT_BETA) -> np.ndarray:
     """Per-class sampling weights: none 1, inverse 1/n, sqrt 1/sqrt(n), effective (1-β)/(1-β^n).
 
     β sets the strength of `effective` (Cui et al., 2019): β → 0 is no balancing, β → 1 is inverse
@@ -40,7 +41,7 @@ def sampled_prior(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return mass / mass.sum()
 
 
-def draw_epoch(labels: np.ndarray, mode: str, num_samples: int, seed: int, epoch: int, beta: float = 0.999) -> np.ndarray:
+def draw_epoch(labels: np.ndarray, mode: str, num_samples: int, seed: int, epoch: int, beta: float = DEFAULT_BETA) -> np.ndarray:
     """Sample indices (with replacement, like WeightedRandomSampler) for one epoch."""
     counts = np.bincount(labels)
     weights = class_weights(counts, mode, beta)[labels]

@@ -97,7 +97,7 @@ def ablate(
 ) -> Path:
     """Train and score every variant; returns the path of ablation.md."""
     from fusion.predictor import Predictor
-    from train.dataset_dir import read_dataset
+    from train.data.dataset_dir import read_dataset
     from train.fit import train_model
 
     variants = list(dict.fromkeys(variants))

@@ -62,7 +62,7 @@ def make_report(
 ) -> Path:
     """Evaluate the checkpoint at `model` on `split` of dataset `data`; returns the path of index.html."""
     from fusion.predictor import Predictor
-    from train.dataset_dir import read_dataset
+    from train.data.dataset_dir import read_dataset
 
     out = Path(out) if out is not None else default_report_dir(model)
     if out.exists() and not force:  # fail before minutes of predictions, not after

@@ -28,7 +28,7 @@ from features import FeatureConfig, compute_features  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from fusion.predictor import Predictor  # noqa: E402
 from train.baselines import fit_small_cnn, predict_small_cnn  # noqa: E402
-from train.dataset_dir import read_dataset  # noqa: E402
+from train.data.dataset_dir import read_dataset  # noqa: E402
 from train.fit import recipe_config, train_model  # noqa: E402
 
 
@@ -59,9 +59,9 @@ def main() -> None:
     args = parser.parse_args()
 
     if not (args.data / "manifest.csv").is_file():
-        from train.build import build_dataset
-        from train.longtail import fmnist_lt_v1
-        from train.sources import load_fashion_mnist
+        from train.data.build import build_dataset
+        from train.data.longtail import fmnist_lt_v1
+        from train.data.sources import load_fashion_mnist
 
         build_dataset(load_fashion_mnist(), args.data, fmnist_lt_v1())
     dataset = read_dataset(args.data)

@@ -157,7 +157,7 @@ class ModelConfig:
 
     @classmethod
     def from_dataset(cls, dataset: Any, **overrides: Any) -> "ModelConfig":
-        """Build from a `train.dataset_dir.DatasetDir` (duck-typed: fusion never imports train)."""
+        """Build from a `train.data.dataset_dir.DatasetDir` (duck-typed: fusion never imports train)."""
         feature_config = dataset.feature_config
         if hasattr(feature_config, "to_dict"):
             feature_config = feature_config.to_dict()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.build import build_dataset
-from train.longtail import LongTailProfile
-from train.sources import SourceData, load_fashion_mnist
+from train.data.build import build_dataset
+from train.data.longtail import LongTailProfile
+from train.data.sources import SourceData, load_fashion_mnist
 
 TINY_GROUPS = ("rare", "rare", "frequent", "medium", "medium", "medium", "medium", "frequent", "frequent", "frequent")
 TINY_SIZES = {"frequent": 100, "medium": 15, "rare": 5}

@@ -21,7 +21,7 @@ TINY_MAX_IMAGES = 512  # a bigger tiny_dataset is subsampled so the fixture stay
 def _as_dataset(tiny_dataset):
     if hasattr(tiny_dataset, "class_names") and hasattr(tiny_dataset, "train_counts"):
         return tiny_dataset
-    from train.dataset_dir import read_dataset
+    from train.data.dataset_dir import read_dataset
 
     return read_dataset(tiny_dataset)
 

@@ -111,7 +111,7 @@ def cli_report(tiny_dataset, tiny_checkpoint, tmp_path_factory):
 
 
 def test_cli_report_end_to_end(cli_report, tiny_dataset, tiny_checkpoint, capsys):
-    from train.dataset_dir import read_dataset
+    from train.data.dataset_dir import read_dataset
 
     dataset = read_dataset(_dataset_path(tiny_dataset))
     n_test = len(dataset.split_rows("test"))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from features import BlurSpec, apply_blur, compute_features, FeatureConfig, fit_blur_threshold
-from train.blurring import BlurOptions, choose_blurs
-from train.build import build_dataset
-from train.dataset_dir import MANIFEST_COLUMNS, read_dataset
+from train.data.blurring import BlurOptions, choose_blurs
+from train.data.build import build_dataset
+from train.data.dataset_dir import MANIFEST_COLUMNS, read_dataset
 from tests.fixtures_data import tiny_profile, tiny_source
 
 KIND_RANGES = {"gaussian": (1.0, 2.0), "motion": (3, 7), "defocus": (1.0, 2.0)}
@@ -137,7 +137,7 @@ def test_same_command_and_seed_give_byte_identical_output(tmp_path):
 
 
 def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
-    import train.build as build_module
+    import train.data.build as build_module
 
     source = tiny_source(test_per_class=2)
 

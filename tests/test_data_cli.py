@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from blurfuse.cli import main
-from train.dataset_dir import read_dataset
+from train.data.dataset_dir import read_dataset
 from tests.test_data_sources import make_class, write_cifar, write_fmnist
 
 TWO_CLASS = ["--profile", "natural", "--blur-fraction", "0", "--allow-rule-break"]
@@ -67,9 +67,9 @@ def test_existing_output_needs_force(tmp_path, photos, capsys):
 
 
 def test_no_fashion_mnist_anywhere_exits_2_naming_the_three_ways(tmp_path, monkeypatch, capsys):
-    import train.sources
+    import train.data.sources
 
-    monkeypatch.setattr(train.sources, "FMNIST_SEARCH_DIRS", (tmp_path / "no-debian-here",))
+    monkeypatch.setattr(train.data.sources, "FMNIST_SEARCH_DIRS", (tmp_path / "no-debian-here",))
     assert main(["data", "--data-root", str(tmp_path / "bogus"), "--out", str(tmp_path / "v1"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("blurfuse data: error: Fashion-MNIST IDX files not found")
@@ -78,9 +78,9 @@ def test_no_fashion_mnist_anywhere_exits_2_naming_the_three_ways(tmp_path, monke
 
 
 def test_fashion_mnist_data_root_with_an_exponential_profile(tmp_path, monkeypatch, capsys):
-    import train.sources
+    import train.data.sources
 
-    monkeypatch.setattr(train.sources, "FMNIST_SEARCH_DIRS", ())
+    monkeypatch.setattr(train.data.sources, "FMNIST_SEARCH_DIRS", ())
     write_fmnist(tmp_path / "fm", compress=True, n=2000)
     out = tmp_path / "exp"
     # --imbalance-ratio alone selects the exponential profile (v1 is the default otherwise).

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from blurfuse.cli import main
-from train.dataset_dir import read_dataset
+from train.data.dataset_dir import read_dataset
 
 V1_GROUPS = ["rare", "rare", "frequent", "medium", "medium", "medium", "medium", "frequent", "frequent", "frequent"]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from train.longtail import (
+from train.data.longtail import (
     LongTailProfile,
     exponential_profile,
     explicit_profile,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.sources import load_cifar10, load_fashion_mnist, load_image_folder
+from train.data.sources import load_cifar10, load_fashion_mnist, load_image_folder
 
 
 def write_idx(path, array, compress):

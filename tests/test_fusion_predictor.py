@@ -200,7 +200,7 @@ def test_concurrent_requests_get_their_own_answers(predictor, gray_images):
 
 # -- the shared fixture ----------------------------------------------------------------------------
 def test_tiny_checkpoint_fixture_describes_tiny_dataset(tiny_checkpoint, tiny_dataset):
-    from train.dataset_dir import read_dataset
+    from train.data.dataset_dir import read_dataset
 
     dataset = tiny_dataset if hasattr(tiny_dataset, "class_names") else read_dataset(tiny_dataset)
     predictor = Predictor.from_checkpoint(tiny_checkpoint)

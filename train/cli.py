@@ -6,7 +6,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from train import cli_data, cli_train
+    from train import cli_train
+    from train.data import cli as data_cli
 
-    cli_data.register(subparsers)
+    data_cli.register(subparsers)
     cli_train.register(subparsers)

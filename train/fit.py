@@ -36,7 +36,7 @@ from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed
 from train.batches import SplitArrays, augment, blur_augment
-from train.dataset_dir import read_dataset
+from train.data.dataset_dir import read_dataset
 from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
 from train.recipes import recipe

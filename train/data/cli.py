@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _profile(args: argparse.Namespace, available: list[int]):
-    from train.longtail import exponential_profile, explicit_profile, fmnist_lt_v1, natural_profile
+    from train.data.longtail import exponential_profile, explicit_profile, fmnist_lt_v1, natural_profile
 
     name = args.profile
     if name is None:
@@ -110,9 +110,9 @@ def _profile(args: argparse.Namespace, available: list[int]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.blurring import BlurOptions
-    from train.build import build_dataset, pool_counts
-    from train.sources import load_cifar10, load_fashion_mnist, load_image_folder
+    from train.data.blurring import BlurOptions
+    from train.data.build import build_dataset, pool_counts
+    from train.data.sources import load_cifar10, load_fashion_mnist, load_image_folder
 
     if args.out.exists() and not args.force:
         raise FileExistsError(f"{args.out} already exists; pass --force to replace it")

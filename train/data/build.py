@@ -33,11 +33,11 @@ from tqdm import tqdm
 
 from features import DEFAULT_BLUR_THRESHOLD, FeatureConfig, blur_verdict, compute_features, fit_blur_threshold
 from features.atomic import atomic_directory
-from train.blurring import BlurOptions, apply_blurs, choose_blurs
-from train.datacard import card_markdown, write_plots
-from train.dataset_dir import MANIFEST_COLUMNS, SPLITS, DatasetDir, read_dataset
-from train.longtail import GROUP_RULE, RULE, LongTailProfile, natural_profile, round_half_up
-from train.sources import SourceData
+from train.data.blurring import BlurOptions, apply_blurs, choose_blurs
+from train.data.datacard import card_markdown, write_plots
+from train.data.dataset_dir import MANIFEST_COLUMNS, SPLITS, DatasetDir, read_dataset
+from train.data.longtail import GROUP_RULE, RULE, LongTailProfile, natural_profile, round_half_up
+from train.data.sources import SourceData
 
 SCORE_CHUNK = 4096  # images per compute_features call: bounded memory, a progress bar that moves
 

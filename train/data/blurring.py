@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from features import BLUR_KINDS, DEFAULT_BLUR_RANGES, BlurSpec, apply_blur, sample_blur_spec
-from train.longtail import round_half_up
+from train.data.longtail import round_half_up
 
 MIN_BLUR_FRACTION = 0.3
 

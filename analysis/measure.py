@@ -13,21 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from features import DEFAULT_BLUR_THRESHOLD
+from features.groups import group_means, ordered_groups
 from analysis import metrics as M
 from analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate, bootstrap
 from analysis.table import PredictionTable
 
-GROUP_ORDER = ("frequent", "medium", "rare")
 KIND_ORDER = ("gaussian", "motion", "defocus")
-DEFAULT_BLUR_THRESHOLD = 100.0  # the original approach's fixed threshold (features.blur)
 N_CALIBRATION_BINS = 15
 N_STRENGTH_BUCKETS = 3
 SCHEMA = "blurfuse.metrics/1"
-
-
-def ordered_groups(groups: list[str]) -> list[str]:
-    present = list(dict.fromkeys(groups))
-    return [g for g in GROUP_ORDER if g in present] + [g for g in present if g not in GROUP_ORDER]
 
 
 def ordered_kinds(kinds: np.ndarray) -> list[str]:
@@ -121,11 +116,10 @@ def compute_metrics(
             "balanced_sharp": M.nanmean(recall_sharp),
         }
         out["blur_gap"] = 100.0 * (out["accuracy_sharp"] - out["accuracy_blurred"])
-        for g, mask in group_masks.items():
-            for metric in ("recall", "precision", "f1"):
-                out[f"group_{metric}/{g}"] = M.nanmean(scores[metric][:, mask])
-            out[f"group_recall_blurred/{g}"] = M.nanmean(recall_blurred[:, mask])
-            out[f"group_recall_sharp/{g}"] = M.nanmean(recall_sharp[:, mask])
+        for metric in ("recall", "precision", "f1", "recall_blurred", "recall_sharp"):
+            for g, mean in group_means(out[metric], table.groups).items():
+                out[f"group_{metric}/{g}"] = mean
+        for g in groups:
             out[f"group_blur_gap/{g}"] = 100.0 * (out[f"group_recall_sharp/{g}"] - out[f"group_recall_blurred/{g}"])
         if has_gap:
             out["rare_gap"] = 100.0 * (out["group_recall/frequent"] - out["group_recall/rare"])

@@ -9,10 +9,10 @@ truth, macro-F1 averages over classes present in the truth or the predictions.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy.stats import rankdata
+
+from features.groups import nanmean
 
 
 def grouped_sums(idx: np.ndarray, key: np.ndarray, n_keys: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -56,13 +56,6 @@ def per_class_scores(conf: np.ndarray) -> dict[str, np.ndarray]:
         "support": support,
         "predicted": predicted,
     }
-
-
-def nanmean(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Mean ignoring NaN; NaN (without a warning) when nothing is defined."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(values, axis=axis)
 
 
 def accuracy(conf: np.ndarray) -> np.ndarray:

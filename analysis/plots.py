@@ -17,10 +17,9 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import metrics as M  # noqa: E402
-from analysis.measure import ordered_groups  # noqa: E402
 from analysis.table import PredictionTable  # noqa: E402
+from features.groups import GROUP_COLOURS, ordered_groups  # noqa: E402
 
-GROUP_COLORS = {"frequent": "#4c72b0", "medium": "#dd8452", "rare": "#c44e52"}
 BLURRED_COLOR, SHARP_COLOR = "#8172b3", "#55a868"
 DPI = 110
 
@@ -33,7 +32,7 @@ def png_bytes(fig: Figure) -> bytes:
 
 
 def _group_color(group: str) -> str:
-    return GROUP_COLORS.get(group, "#777777")
+    return GROUP_COLOURS.get(group, "#777777")
 
 
 def _mark_groups(ax: plt.Axes, groups: Sequence[str]) -> None:

@@ -7,12 +7,12 @@ disk, e-mail or an archive with no server, no network and no JavaScript.
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass
 from typing import Any
 
 from analysis.summary import pct
+from features.png import png_data_uri
 
 
 @dataclass
@@ -183,8 +183,7 @@ def render_html(title: str, meta: list[str], summary: list[str], tables: list[Ta
             if isinstance(item, Table):
                 parts.append(_html_table(item, show_title=item.title != heading))
             elif isinstance(item, FigureRef):
-                data = base64.b64encode(item.png).decode("ascii")
-                parts.append(f'<figure id="{esc(item.id)}"><img src="data:image/png;base64,{data}" alt="{esc(item.title)}">'
+                parts.append(f'<figure id="{esc(item.id)}"><img src="{png_data_uri(item.png)}" alt="{esc(item.title)}">'
                              f"<figcaption><b>{esc(item.title)}.</b> {esc(item.caption)}</figcaption></figure>")
     parts += ["</main>", "</body>", "</html>", ""]
     return "\n".join(parts)

@@ -22,10 +22,11 @@ import numpy as np
 from analysis import plots
 from analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from analysis.evaluate import Evaluation, evaluate_split
-from analysis.measure import DEFAULT_BLUR_THRESHOLD, compute_metrics
+from analysis.measure import compute_metrics
 from analysis.render import FigureRef, build_tables, render_html, render_markdown
 from analysis.summary import summarize
 from analysis.table import write_predictions_csv
+from features import DEFAULT_BLUR_THRESHOLD
 from features.atomic import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 GALLERY_SIZE = 12

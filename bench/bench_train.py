@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features import FeatureConfig, compute_features  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
+from features.groups import group_recall, nanmean, per_class_recall  # noqa: E402
 from fusion.predictor import Predictor  # noqa: E402
 from train.baselines import fit_small_cnn, predict_small_cnn  # noqa: E402
 from train.data.dataset_dir import read_dataset  # noqa: E402
@@ -33,14 +34,13 @@ from train.fit import recipe_config, train_model  # noqa: E402
 
 
 def scores(predicted: np.ndarray, labels: np.ndarray, groups: list[str], blurred: np.ndarray) -> dict:
-    recall = np.array([(predicted[labels == c] == c).mean() for c in range(len(groups))])
-    g = np.array(groups)
+    by_group = group_recall(labels, predicted, groups)
     return {
         "top1": (predicted == labels).mean(),
-        "balanced": recall.mean(),
-        "rare": recall[g == "rare"].mean(),
-        "medium": recall[g == "medium"].mean(),
-        "frequent": recall[g == "frequent"].mean(),
+        "balanced": nanmean(per_class_recall(labels, predicted, len(groups))),
+        "rare": by_group["rare"],
+        "medium": by_group["medium"],
+        "frequent": by_group["frequent"],
         "blurred": (predicted[blurred] == labels[blurred]).mean(),
         "sharp": (predicted[~blurred] == labels[~blurred]).mean(),
     }

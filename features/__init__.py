@@ -12,6 +12,7 @@ from features.edges import (
     canny_edges,
     custom_edges,
     edge_maps,
+    edge_paths,
     hysteresis,
 )
 from features.image import MAX_PIXELS, load_image, resize_square, to_gray
@@ -21,6 +22,6 @@ from features.pipeline import FeatureConfig, Features, compute_features
 __all__ = [
     "BLUR_KINDS", "DEFAULT_BLUR_RANGES", "DEFAULT_BLUR_THRESHOLD", "EDGE_PATH_CANNY", "EDGE_PATH_HYSTERESIS",
     "MAX_PIXELS", "BlurSpec", "EdgeSettings", "FeatureConfig", "Features", "apply_blur", "blur_verdict",
-    "canny_edges", "compute_features", "custom_edges", "edge_maps", "fit_blur_threshold", "hysteresis",
+    "canny_edges", "compute_features", "custom_edges", "edge_maps", "edge_paths", "fit_blur_threshold", "hysteresis",
     "laplacian_variance", "load_image", "resize_square", "sample_blur_spec", "to_gray",
 ]

@@ -160,5 +160,9 @@ def edge_maps(
         maps[~blurred] = canny_edges(stack[~blurred], settings)
     if blurred.any():
         maps[blurred] = custom_edges(stack[blurred], settings)
-    paths = [EDGE_PATH_HYSTERESIS if b else EDGE_PATH_CANNY for b in blurred]
-    return maps, paths
+    return maps, edge_paths(blurred)
+
+
+def edge_paths(blurred: np.ndarray) -> list[str]:
+    """The edge path each image takes: the custom hysteresis path when blurred, Canny when sharp."""
+    return [EDGE_PATH_HYSTERESIS if b else EDGE_PATH_CANNY for b in np.asarray(blurred, dtype=bool).reshape(-1)]

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from features.blur import DEFAULT_BLUR_THRESHOLD, blur_verdict, laplacian_variance
-from features.edges import EdgeSettings, edge_maps
+from features.edges import EdgeSettings, edge_maps, edge_paths
 from features.image import resize_square, to_gray
 
 # Pixels per vectorised step: large enough to amortise numpy's per-call cost at 28 px (~1000
@@ -103,5 +103,4 @@ def compute_features(images: np.ndarray | Sequence[np.ndarray], config: FeatureC
         scores[chunk] = laplacian_variance(gray[chunk])
         maps[chunk], _ = edge_maps(gray[chunk], blur_verdict(scores[chunk], config.blur_threshold), config.edges)
     verdict = blur_verdict(scores, config.blur_threshold)
-    paths = ["hysteresis" if b else "canny" for b in verdict]
-    return Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=maps, edge_path=paths)
+    return Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=maps, edge_path=edge_paths(verdict))

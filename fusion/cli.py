@@ -52,8 +52,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from features.atomic import atomic_write_bytes
     from features.image import load_image
     from fusion.gradcam import overlay
+    from features.png import encode_png
     from fusion.predictor import Predictor
-    import cv2
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
@@ -76,13 +76,13 @@ def run_predict(args: argparse.Namespace) -> int:
     for slot, index in enumerate(loaded):
         if args.edges_out is not None:
             out = args.edges_out / f"{stems[index]}_edges.png"
-            atomic_write_bytes(out, cv2.imencode(".png", predictions[index].edge_map)[1].tobytes())
+            atomic_write_bytes(out, encode_png(predictions[index].edge_map))
             written[index]["edges"] = str(out)
         if args.explain is not None:
             heat = predictor.explain(images[slot])
             picture = overlay(images[slot], heat)
             out = args.explain / f"{stems[index]}_gradcam.png"
-            atomic_write_bytes(out, cv2.imencode(".png", picture[:, :, ::-1])[1].tobytes())
+            atomic_write_bytes(out, encode_png(picture))
             written[index]["gradcam"] = str(out)
 
     if args.json:

@@ -14,8 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from features.groups import GROUPS
+
 BRANCHES: tuple[str, ...] = ("rgb", "edge", "blur")
-GROUPS: tuple[str, ...] = ("frequent", "medium", "rare")
 FORMAT = "blurfuse-model/1"
 
 

@@ -9,30 +9,21 @@ instance can serve concurrent web requests.
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from features.image import load_image
 from features.pipeline import compute_features
+from features.png import png_base64
 from fusion.checkpoint import load_checkpoint
 from fusion.config import ModelConfig
 from fusion.gradcam import grad_cam, upsample_cam
 from fusion.model import FusionNet
 from fusion.preprocess import model_inputs
-
-
-def png_base64(image: np.ndarray) -> str:
-    """PNG bytes of a uint8 image as base64 text, for JSON answers."""
-    ok, buffer = cv2.imencode(".png", image if image.ndim == 2 else image[:, :, ::-1])
-    if not ok:
-        raise ValueError("could not encode image as PNG")
-    return base64.b64encode(buffer.tobytes()).decode("ascii")
 
 
 @dataclass

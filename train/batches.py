@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features import BLUR_KINDS, FeatureConfig, Features, apply_blur, compute_features, sample_blur_spec
+from features import BLUR_KINDS, FeatureConfig, Features, apply_blur, compute_features, edge_paths, sample_blur_spec
 
 
 @dataclass
@@ -98,7 +98,7 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     return SplitArrays(
         images=images,
         features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges,
-                          edge_path=["hysteresis" if b else "canny" for b in verdict]),
+                          edge_path=edge_paths(verdict)),
         labels=batch.labels,
         blurred_truth=truth,
     )

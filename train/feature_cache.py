@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from features import FeatureConfig, Features, compute_features
+from features import FeatureConfig, Features, compute_features, edge_paths
 from features.atomic import atomic_write_bytes
 
 
@@ -31,7 +31,7 @@ def cached_features(dataset, split: str, images: np.ndarray, config: FeatureConf
                     blurred = data["blurred"]
                     return Features(
                         gray=data["gray"], laplacian_var=data["laplacian_var"], blurred=blurred,
-                        edge_map=data["edge_map"], edge_path=["hysteresis" if b else "canny" for b in blurred],
+                        edge_map=data["edge_map"], edge_path=edge_paths(blurred),
                     ), True
         except (OSError, KeyError, ValueError):
             pass  # a damaged cache is recomputed, never trusted

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-
 import cv2
 import numpy as np
-from matplotlib import colormaps
 
 from features import EDGE_PATH_HYSTERESIS
+from features.png import encode_png, png_data_uri
+from fusion.gradcam import overlay, upsample_cam
 from fusion.predictor import Prediction
 
 DISPLAY = 224  # px: pictures are shown at this size, nearest-neighbour so small inputs stay crisp
 
 
 def data_uri(image: np.ndarray) -> str:
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError("could not encode image as PNG")
-    return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode()
+    """An inline picture for the page: a uint8 gray or RGB image as a PNG data URI."""
+    return png_data_uri(encode_png(image))
 
 
 def for_display(image: np.ndarray) -> np.ndarray:
@@ -31,11 +26,9 @@ def for_display(image: np.ndarray) -> np.ndarray:
 
 
 def gradcam_overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """Heat map (jet) blended over the image, both at display size."""
-    base = for_display(image).astype(np.float32)
-    heat = cv2.resize(heat.astype(np.float32), (base.shape[1], base.shape[0]), interpolation=cv2.INTER_LINEAR)
-    colours = colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255.0
-    return np.clip(0.55 * base + 0.45 * colours, 0, 255).astype(np.uint8)
+    """The CLI's Grad-CAM overlay (`fusion.gradcam.overlay`), drawn at display size."""
+    base = for_display(image)
+    return overlay(base, upsample_cam(heat, base.shape[0], base.shape[1]))
 
 
 def explanation(prediction: Prediction, image: np.ndarray, heat: np.ndarray | None, recall: dict[str, float],

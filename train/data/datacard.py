@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-GROUP_COLOURS = {"frequent": "#4C72B0", "medium": "#DD8452", "rare": "#C44E52"}
+from features.groups import GROUP_COLOURS  # noqa: E402
+
 
 
 def _bar(ax, names: list[str], values: list[float], colours: list[str]) -> None:

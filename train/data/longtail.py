@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.groups import GROUPS
+
 RULE = "frequent classes hold 80-90 % of the images and at least one class holds under 3 %"
 GROUP_RULE = (
     "explicit groups for FMNIST-LT-Blur v1; otherwise frequent = the fewest largest classes that "
@@ -18,7 +20,6 @@ GROUP_RULE = (
 )
 FREQUENT_SHARE_RANGE = (0.80, 0.90)
 RARE_SHARE = 0.03
-GROUPS = ("frequent", "medium", "rare")
 
 
 def round_half_up(x: float) -> int:

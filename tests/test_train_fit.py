@@ -11,26 +11,32 @@ import numpy as np
 import pytest
 
 from blurfuse.cli import main
-from features import FeatureConfig
+from features import FeatureConfig, compute_features
 from fusion.predictor import Predictor
-from features import compute_features
 from train.batches import SplitArrays, augment, blur_augment
 from train.feature_cache import cached_features
-from train.fit import recipe_config, train_model
+from train.fit import train_model
+from train.recipes import recipe_config
+from train.resume import read_marker
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_feature_cache_hits_and_is_invalidated_by_settings(tiny_dataset, tmp_path):
+def test_feature_cache_hits_and_is_invalidated_by_settings(tiny_dataset):
     images = tiny_dataset.load_images("val", progress=False)
     config = tiny_dataset.feature_config
+    for stale in (tiny_dataset.root / ".cache").glob(f"features-{config.fingerprint()}-val.npz"):
+        stale.unlink()  # other tests share the session dataset and may have filled the cache already
     first, hit_first = cached_features(tiny_dataset, "val", images, config)
     second, hit_second = cached_features(tiny_dataset, "val", images, config)
-    assert (hit_first, hit_second) == (False, True) or hit_second
+    assert (hit_first, hit_second) == (False, True)
     assert np.array_equal(first.edge_map, second.edge_map)
     other = FeatureConfig(size=config.size, blur_threshold=config.blur_threshold * 2, edges=config.edges)
     third, hit_third = cached_features(tiny_dataset, "val", images, other)
-    assert not hit_third and not np.array_equal(third.blurred, first.blurred) or third.blurred.all() == first.blurred.all()
+    assert not hit_third
+    # A doubled threshold calls more images blurred: the cached verdicts were not reused.
+    assert np.array_equal(third.blurred, compute_features(images, other).blurred)
+    assert third.blurred.sum() > first.blurred.sum()
 
 
 def test_augmentation_keeps_image_and_edge_map_aligned(tiny_dataset):
@@ -91,9 +97,11 @@ def test_resume_continues_after_the_last_finished_epoch(tiny_dataset, tmp_path):
     assert [int(r["epoch"]) for r in read_metrics(out)] == [1]
     with pytest.raises(FileExistsError, match="--resume"):
         run_smoke(tiny_dataset, out, epochs=2)
+    assert read_marker(out)["finished_epoch"] == 1
     run_smoke(tiny_dataset, out, epochs=3, resume=True)
     assert [int(r["epoch"]) for r in read_metrics(out)] == [1, 2, 3]
     assert "resumed after epoch 1" in (out / "train.log").read_text()
+    assert read_marker(out)["finished_epoch"] == 3
 
 
 def test_train_cli_end_to_end_and_refuses_an_existing_run(tiny_dataset, tmp_path, capsys):

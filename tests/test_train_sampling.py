@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.fit import epoch_sampler, recipe_config
+from train.fit import epoch_sampler
+from train.recipes import recipe_config
 from train.losses import LogitAdjustedLoss
 from train.sampler import class_weights, draw_epoch, sampled_prior, shard
 

@@ -1,27 +1,32 @@
-"""Training, read top to bottom (the torchvision references style): parser, main, one epoch, evaluate.
+"""Training, read top to bottom (the torchvision references style): the run's steps, one epoch, evaluate.
 
     blurfuse train --data DIR --out RUN [--recipe default] [--resume] [overrides...]
     torchrun --nproc_per_node=2 -m train.fit --data DIR --out RUN     # several processes
 
-Model selection uses validation *balanced* accuracy (every class counts the same, which is what a
-long-tailed benchmark is about); ties go to the lower validation loss. Every epoch leaves a
-resumable state behind; the best checkpoint is always a complete, loadable run.
+`train_model` runs the steps in order: prepare the run dir, load the data, build the model and
+optimiser, maybe resume, train the epochs, mark the run complete. Model selection uses validation
+*balanced* accuracy (every class counts the same, which is what a long-tailed benchmark is about);
+ties go to the lower validation loss. Every epoch leaves a resume state behind (`train.resume`); the
+best checkpoint is always a complete, loadable model, and `RUN_COMPLETE.json`, written last, says
+the training finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import hashlib
-import json
+import io
 import logging
 import math
-import os
+import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -34,77 +39,354 @@ from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
-from train import distributed
+from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment
 from train.data.dataset_dir import read_dataset
 from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
-from train.recipes import recipe
-from train.sampler import DEFAULT_BETA, SAMPLER_MODES, class_weights, draw_epoch, sampled_prior, shard
+from train.recipes import TrainConfig, recipe_config
+from train.resume import Progress
+from train.sampler import SAMPLER_MODES, class_weights, draw_epoch, sampled_prior, shard
+
+__all__ = ["TrainConfig", "recipe_config", "train_model", "train_one_epoch", "evaluate", "epoch_sampler", "weights_digest"]
 
 log = logging.getLogger("blurfuse.train")
 METRIC_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "val_top1", "val_balanced_acc", "val_rare_recall",
                  "val_medium_recall", "val_frequent_recall", "val_blur_head_acc", "samples", "seconds"]
 
 
-@dataclass
-class TrainConfig:
-    data: str = ""  # may be filled in later (ablate builds a config, then points it at a dataset and a run dir)
-    out: str = ""
-    recipe: str = "default"
-    backbone: str = "tf_efficientnet_lite0"
-    pretrained: str = "offline"
-    backbone_weights: str | None = None
-    input_size: int = 48
-    branches: tuple[str, ...] = ("rgb", "edge", "blur")
-    sampler: str = "sqrt"
-    sampler_beta: float = DEFAULT_BETA
-    rebalance_from_epoch: int = 1  # epochs before this one draw without balancing (deferred re-balancing)
-    logit_adjust_tau: float = 1.0
-    blur_loss_weight: float = 0.5
-    blur_augment: float = 0.5
-    epochs: int = 9
-    samples_per_epoch: int = 20000
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.05
-    patience: int = 9
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    force: bool = False
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class BlurSettings:
+    """How fresh blurs are drawn during training: the kinds and ranges the dataset itself used."""
 
-    def __post_init__(self) -> None:
-        self.data, self.out = str(self.data), str(self.out)  # paths travel as text (JSON, logs)
-        self.branches = tuple(self.branches)
+    kinds: tuple[str, ...] = BLUR_KINDS
+    ranges: dict | None = None
 
-    def validate(self) -> None:
-        if not self.data or not self.out:
-            raise ValueError("a training run needs both a dataset dir (--data) and a run dir (--out)")
-        if self.sampler not in SAMPLER_MODES:
-            raise ValueError(f"sampler must be one of {SAMPLER_MODES}; got {self.sampler!r}")
-        if self.rebalance_from_epoch < 1:
-            raise ValueError(f"rebalance_from_epoch must be >= 1; got {self.rebalance_from_epoch}")
-        if not 0.0 < self.sampler_beta < 1.0:
-            raise ValueError(f"sampler_beta must lie in (0, 1); got {self.sampler_beta}")
-        for name in ("epochs", "samples_per_epoch", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive; got {self.lr}")
-        if self.pretrained not in ("offline", "hub", "none", "file"):
-            raise ValueError(f"pretrained must be offline, hub, none or file; got {self.pretrained!r}")
+    @classmethod
+    def from_card(cls, card: dict) -> "BlurSettings":
+        blur = card.get("blur", {})
+        ranges = {k: tuple(v) for k, v in blur.get("ranges", {}).items()} or None
+        return cls(tuple(blur.get("kinds", BLUR_KINDS)), ranges)
 
 
-def recipe_config(name: str = "default", **overrides) -> TrainConfig:
-    """A TrainConfig from a named recipe, with keyword overrides (used by `ablate` and tests)."""
-    values = {**recipe(name), **overrides}
-    values["recipe"] = name
-    values["branches"] = tuple(values["branches"])
-    return TrainConfig(**values)
+@dataclass(frozen=True)
+class TrainData:
+    """The loaded dataset: both splits in memory and the model config derived from them."""
+
+    train: SplitArrays
+    val: SplitArrays
+    train_counts: np.ndarray
+    model_cfg: ModelConfig
+    blur: BlurSettings
+
+
+@dataclass(frozen=True)
+class EpochContext:
+    """What every epoch needs and no epoch changes: one object instead of a dozen arguments."""
+
+    config: TrainConfig
+    data: TrainData
+    model: torch.nn.Module  # the bare model: evaluation, checkpoints, resume state
+    ddp_model: torch.nn.Module  # the same model, wrapped for training under torchrun
+    optimizer: torch.optim.Optimizer
+    criteria: dict  # sampler mode -> its logit-adjusted loss
+    device: torch.device
+    total_steps: int
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def train_model(config: TrainConfig, progress: bool | None = None) -> Path:
+    """Train per `config` and return the run dir holding the best checkpoint."""
+    if progress is not None:
+        config = dataclasses.replace(config, progress=progress)
+    config.validate()
+    rank, world = distributed.setup()
+    try:
+        return _train(config, rank, world)
+    finally:
+        distributed.teardown()
+
+
+def _train(config: TrainConfig, rank: int, world: int) -> Path:
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    device = pick_device(config.device) if world == 1 or config.device != "auto" else distributed.device_for(rank)
+    out = prepare_run_dir(config, rank)
+    distributed.barrier()
+    with run_log(out, rank):
+        data = load_data(config, rank == 0)
+        if rank == 0:
+            atomic_write_json(out / "train_config.json", dataclasses.asdict(config))
+            log.info("training %s on %s: %d train / %d val images, device %s, %d process(es)",
+                     config.recipe, config.data, len(data.train), len(data.val), device, world)
+        ctx = build_training(config, data, device, rank, world)
+        progress = maybe_resume(ctx, out)
+        progress = train_epochs(ctx, out, progress)
+        finish(ctx, out, progress, time.perf_counter() - started)
+    return out
+
+
+def prepare_run_dir(config: TrainConfig, rank: int) -> Path:
+    """Refuse to overwrite a run by accident; a resumed run is unfinished until it marks itself again."""
+    out = Path(config.out)
+    if out.exists() and any(out.iterdir()) and not (config.resume or config.force):
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
+    if rank == 0:
+        if config.force and out.exists() and not config.resume:
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        resume.clear_complete(out)
+        if config.resume and not (out / resume.STATE_PATH).is_file():
+            log.info("nothing to resume in %s; starting a fresh run there", out)
+    return out
+
+
+@contextlib.contextmanager
+def run_log(out: Path, rank: int) -> Iterator[None]:
+    """Copy the training log into the run dir (train.log) while the run lasts; rank 0 only."""
+    if rank != 0:
+        yield
+        return
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def load_data(config: TrainConfig, show_progress: bool) -> TrainData:
+    """Read the dataset dir, derive the model config from it, and load both splits with their features."""
+    dataset = read_dataset(config.data)
+    train_counts = dataset.train_counts()
+    if min(train_counts) == 0:
+        empty = [n for n, c in zip(dataset.class_names, train_counts) if c == 0]
+        raise ValueError(f"classes without training images: {empty}")
+    model_cfg = ModelConfig.from_dataset(dataset, backbone=config.backbone, input_size=config.input_size,
+                                         branches=config.branches, recipe=config.recipe_settings())
+    show = config.progress and show_progress
+    train = load_split(dataset, "train", model_cfg, show)
+    val = load_split(dataset, "val", model_cfg, show)
+    mean, std = fit_blur_standardisation(train.features.laplacian_var)
+    model_cfg = dataclasses.replace(model_cfg, blur_log_mean=mean, blur_log_std=std,
+                                    recipe={**model_cfg.recipe, "dataset": str(Path(config.data).resolve())})
+    return TrainData(train, val, np.asarray(train_counts), model_cfg, BlurSettings.from_card(dataset.card))
+
+
+def build_training(config: TrainConfig, data: TrainData, device: torch.device, rank: int, world: int) -> EpochContext:
+    """Model, losses (one per sampler mode the schedule uses), optimiser, and the schedule's length."""
+    pretrained = "none" if config.pretrained == "file" else config.pretrained
+    model = create_model(data.model_cfg, pretrained=pretrained, backbone_weights=config.backbone_weights)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    counts = data.train_counts
+    criteria = {mode: LogitAdjustedLoss(sampled_prior(counts, class_weights(counts, mode, config.sampler_beta)),
+                                        config.logit_adjust_tau).to(device) for mode in {config.sampler, "none"}}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(shard(np.arange(config.samples_per_epoch), 0, world).size / config.batch_size)
+    return EpochContext(config, data, model, distributed.wrap(model, device), optimizer, criteria, device,
+                        steps_per_epoch * config.epochs, rank, world)
+
+
+def maybe_resume(ctx: EpochContext, out: Path) -> Progress:
+    """Continue after the last finished epoch when asked to and a resume state exists."""
+    if not ctx.config.resume:
+        return Progress()
+    progress = resume.load_state(out, ctx.model, ctx.optimizer, ctx.device)
+    if progress is None:
+        return Progress()
+    if ctx.is_main:
+        log.info("resumed after epoch %d (best balanced accuracy %.4f)", progress.epoch, progress.best_score)
+    return progress
+
+
+def train_epochs(ctx: EpochContext, out: Path, progress: Progress) -> Progress:
+    """Epochs until the budget is spent or validation stopped improving (patience)."""
+    while progress.epoch < ctx.config.epochs and progress.since_best < ctx.config.patience:
+        progress = run_epoch(ctx, out, progress)
+    if progress.since_best >= ctx.config.patience and ctx.is_main:
+        log.info("early stop: no improvement for %d epochs", progress.since_best)
+    return progress
+
+
+def run_epoch(ctx: EpochContext, out: Path, progress: Progress) -> Progress:
+    """Train one epoch, evaluate, and record it: checkpoint if best, metrics row, resume state (last)."""
+    epoch, started = progress.epoch + 1, time.perf_counter()
+    criterion = ctx.criteria[epoch_sampler(ctx.config, epoch)]
+    loss, seen, step = train_one_epoch(ctx, criterion, epoch, progress.step)
+    distributed.sync_buffers(ctx.model)
+    figures = evaluate(ctx.model, ctx.data.val, ctx.data.model_cfg, ctx.device)
+    progress = progress.after_epoch(epoch, step, figures["val_balanced_acc"], figures["val_loss"])
+    row = {"epoch": epoch, "lr": ctx.optimizer.param_groups[0]["lr"], "train_loss": loss, **figures,
+           "samples": seen * ctx.world, "seconds": time.perf_counter() - started}
+    if ctx.is_main:
+        if progress.improved:
+            recipe = {**ctx.data.model_cfg.recipe, "best_epoch": epoch, "val_balanced_acc": figures["val_balanced_acc"]}
+            save_checkpoint(out, ctx.model, dataclasses.replace(ctx.data.model_cfg, recipe=recipe))
+        append_metrics(out / "metrics.csv", row, epoch)
+        resume.save_state(out, ctx.model, ctx.optimizer, progress)
+        report_epoch(ctx.config, row, progress.improved)
+    if ctx.world > 1:
+        distributed.write_rank_digest(out, ctx.rank, weights_digest(ctx.model))
+    return progress
+
+
+def report_epoch(config: TrainConfig, row: dict, improved: bool) -> None:
+    log.info("epoch %d: loss %.4f, val balanced acc %.4f (rare %.3f, medium %.3f, frequent %.3f), "
+             "blur head %.4f, %.0f s%s", row["epoch"], row["train_loss"], row["val_balanced_acc"], row["val_rare_recall"],
+             row["val_medium_recall"], row["val_frequent_recall"], row["val_blur_head_acc"],
+             row["seconds"], " *best*" if improved else "")
+    if config.progress:
+        tqdm.write(f"epoch {row['epoch']}/{config.epochs}: loss {row['train_loss']:.3f}  "
+                   f"val bal-acc {row['val_balanced_acc']:.4f}  rare {row['val_rare_recall']:.3f}  "
+                   f"blur-head {row['val_blur_head_acc']:.3f}{'  (best)' if improved else ''}")
+
+
+def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> None:
+    """Wait for every rank, then write the completion marker: the last file a run writes."""
+    distributed.barrier()
+    if ctx.is_main:
+        stopped_early = progress.epoch < ctx.config.epochs
+        resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds)
+        log.info("finished in %.0f s; best validation balanced accuracy %.4f", seconds, progress.best_score)
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_split(dataset, split: str, model_cfg: ModelConfig, progress: bool) -> SplitArrays:
+    images = dataset.load_images(split, progress=progress)
+    feats, _ = cached_features(dataset, split, images, model_cfg.features_config())
+    rows = dataset.split_rows(split)
+    return SplitArrays(images=images, features=feats, labels=dataset.labels(split),
+                       blurred_truth=np.array([r["blurred"] for r in rows], dtype=bool))
+
+
+def to_device(batch: SplitArrays, cfg: ModelConfig, device: torch.device) -> dict[str, torch.Tensor]:
+    inputs = model_inputs(batch.images, batch.features, cfg)
+    inputs["rgb"] = inputs["rgb"].contiguous(memory_format=torch.channels_last)
+    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def epoch_sampler(config: TrainConfig, epoch: int) -> str:
+    """Deferred re-balancing (Cao et al., 2019): learn features on the natural distribution first."""
+    return config.sampler if epoch >= config.rebalance_from_epoch else "none"
+
+
+def train_one_epoch(ctx: EpochContext, criterion: torch.nn.Module, epoch: int, step: int) -> tuple[float, int, int]:
+    """One epoch over this rank's share of the seeded class-balanced draw; returns (mean loss, samples, step)."""
+    config, train = ctx.config, ctx.data.train
+    ctx.ddp_model.train()
+    indices = shard(draw_epoch(train.labels, epoch_sampler(config, epoch), config.samples_per_epoch, config.seed, epoch,
+                               config.sampler_beta), ctx.rank, ctx.world)
+    rng = np.random.default_rng([config.seed, epoch, ctx.rank, 7])
+    warmup = max(1, int(config.warmup_fraction * ctx.total_steps))
+    batches = [indices[i : i + config.batch_size] for i in range(0, len(indices), config.batch_size)]
+    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not (config.progress and ctx.is_main), leave=False)
+    total_loss, seen = 0.0, 0
+    for index in bar:
+        for group in ctx.optimizer.param_groups:
+            group["lr"] = lr_at(step, ctx.total_steps, warmup, config.lr)
+        loss = train_step(ctx, criterion, train.take(index), rng)
+        step += 1
+        total_loss += loss * len(index)
+        seen += len(index)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", lr=f"{ctx.optimizer.param_groups[0]['lr']:.1e}")
+    return total_loss / max(1, seen), seen, step
+
+
+def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays, rng: np.random.Generator) -> float:
+    """Augment one batch, take one optimiser step on it; returns the batch's loss."""
+    config, model_cfg = ctx.config, ctx.data.model_cfg
+    if config.blur_augment > 0:
+        batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
+                             ctx.data.blur.ranges)
+    batch = augment(batch, rng)
+    inputs = to_device(batch, model_cfg, ctx.device)
+    labels = torch.from_numpy(batch.labels).to(ctx.device)
+    blurred = torch.from_numpy(batch.blurred_truth.astype(np.float32)).to(ctx.device)
+    cuda = ctx.device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+    with autocast:
+        out = ctx.ddp_model(**inputs)
+        loss = criterion(out["logits"].float(), labels)
+        if config.blur_loss_weight > 0:
+            loss = loss + config.blur_loss_weight * F.binary_cross_entropy_with_logits(out["blur_logit"].float(), blurred)
+    ctx.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    ctx.optimizer.step()
+    return loss.item()
+
+
+@torch.inference_mode()
+def evaluate(model, split: SplitArrays, model_cfg: ModelConfig, device: torch.device, batch_size: int = 512) -> dict:
+    """Validation figures the selection and the log need: top-1, balanced accuracy, group recall, blur head."""
+    model.eval()
+    logits, blur_logits = [], []
+    for start in range(0, len(split), batch_size):
+        index = np.arange(start, min(start + batch_size, len(split)))
+        out = model(**to_device(split.take(index), model_cfg, device))
+        logits.append(out["logits"].float().cpu())
+        blur_logits.append(out["blur_logit"].float().cpu())
+    logits_t, labels = torch.cat(logits), torch.from_numpy(split.labels)
+    predicted = logits_t.argmax(1).numpy()
+    k = model_cfg.num_classes
+    recall = np.array([(predicted[split.labels == c] == c).mean() if (split.labels == c).any() else np.nan for c in range(k)])
+    groups = np.array(model_cfg.groups)
+    group_recall = {g: float(np.nanmean(recall[groups == g])) if (groups == g).any() else float("nan") for g in ("rare", "medium", "frequent")}
+    blur_pred = torch.cat(blur_logits).numpy() > 0
+    return {
+        "val_loss": float(F.cross_entropy(logits_t, labels)),
+        "val_top1": float((predicted == split.labels).mean()),
+        "val_balanced_acc": float(np.nanmean(recall)),
+        "val_rare_recall": group_recall["rare"],
+        "val_medium_recall": group_recall["medium"],
+        "val_frequent_recall": group_recall["frequent"],
+        "val_blur_head_acc": float((blur_pred == split.blurred_truth).mean()),
+    }
+
+
+def weights_digest(model) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def append_metrics(path: Path, row: dict, epoch: int) -> None:
+    """Rewrite metrics.csv with this epoch's row replacing any earlier row of the same or a later epoch."""
+    rows = []
+    if path.is_file():
+        with open(path, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < epoch]
+    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -150,267 +432,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         overrides["pretrained"] = "file"
     return recipe_config(args.recipe, data=str(args.data), out=str(args.out), seed=args.seed, device=args.device,
                          resume=args.resume, force=args.force, progress=not args.no_progress, **overrides)
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def load_split(dataset, split: str, model_cfg: ModelConfig, progress: bool) -> SplitArrays:
-    images = dataset.load_images(split, progress=progress)
-    feats, _ = cached_features(dataset, split, images, model_cfg.features_config())
-    rows = dataset.split_rows(split)
-    return SplitArrays(images=images, features=feats, labels=dataset.labels(split),
-                       blurred_truth=np.array([r["blurred"] for r in rows], dtype=bool))
-
-
-def to_device(batch: SplitArrays, cfg: ModelConfig, device: torch.device) -> dict[str, torch.Tensor]:
-    inputs = model_inputs(batch.images, batch.features, cfg)
-    inputs["rgb"] = inputs["rgb"].contiguous(memory_format=torch.channels_last)
-    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up, then cosine decay to zero."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def epoch_sampler(config: TrainConfig, epoch: int) -> str:
-    """Deferred re-balancing (Cao et al., 2019): learn features on the natural distribution first."""
-    return config.sampler if epoch >= config.rebalance_from_epoch else "none"
-
-
-def train_one_epoch(model, criterion, optimizer, train: SplitArrays, model_cfg: ModelConfig, config: TrainConfig,
-                    epoch: int, step: int, total_steps: int, device: torch.device, rank: int, world: int) -> tuple[float, int, int]:
-    """One epoch over this rank's share of the seeded class-balanced draw; returns (mean loss, samples, step)."""
-    model.train()
-    indices = shard(draw_epoch(train.labels, epoch_sampler(config, epoch), config.samples_per_epoch, config.seed, epoch,
-                               config.sampler_beta), rank, world)
-    rng = np.random.default_rng([config.seed, epoch, rank, 7])
-    warmup = max(1, int(config.warmup_fraction * total_steps))
-    batches = [indices[i : i + config.batch_size] for i in range(0, len(indices), config.batch_size)]
-    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not (config.progress and rank == 0), leave=False)
-    total_loss, seen = 0.0, 0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    for index in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total_steps, warmup, config.lr)
-        batch = train.take(index)
-        if config.blur_augment > 0:
-            batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(),
-                                 tuple(config.extra.get("blur_kinds", BLUR_KINDS)), config.extra.get("blur_ranges"))
-        batch = augment(batch, rng)
-        inputs = to_device(batch, model_cfg, device)
-        labels = torch.from_numpy(batch.labels).to(device)
-        blurred = torch.from_numpy(batch.blurred_truth.astype(np.float32)).to(device)
-        with autocast:
-            out = model(**inputs)
-            loss = criterion(out["logits"].float(), labels)
-            if config.blur_loss_weight > 0:
-                loss = loss + config.blur_loss_weight * F.binary_cross_entropy_with_logits(out["blur_logit"].float(), blurred)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        total_loss += loss.item() * len(index)
-        seen += len(index)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}")
-    return total_loss / max(1, seen), seen, step
-
-
-@torch.inference_mode()
-def evaluate(model, split: SplitArrays, model_cfg: ModelConfig, device: torch.device, batch_size: int = 512) -> dict:
-    """Validation figures the selection and the log need: top-1, balanced accuracy, group recall, blur head."""
-    model.eval()
-    logits, blur_logits = [], []
-    for start in range(0, len(split), batch_size):
-        index = np.arange(start, min(start + batch_size, len(split)))
-        out = model(**to_device(split.take(index), model_cfg, device))
-        logits.append(out["logits"].float().cpu())
-        blur_logits.append(out["blur_logit"].float().cpu())
-    logits_t, labels = torch.cat(logits), torch.from_numpy(split.labels)
-    predicted = logits_t.argmax(1).numpy()
-    k = model_cfg.num_classes
-    recall = np.array([(predicted[split.labels == c] == c).mean() if (split.labels == c).any() else np.nan for c in range(k)])
-    groups = np.array(model_cfg.groups)
-    group_recall = {g: float(np.nanmean(recall[groups == g])) if (groups == g).any() else float("nan") for g in ("rare", "medium", "frequent")}
-    blur_pred = torch.cat(blur_logits).numpy() > 0
-    return {
-        "val_loss": float(F.cross_entropy(logits_t, labels)),
-        "val_top1": float((predicted == split.labels).mean()),
-        "val_balanced_acc": float(np.nanmean(recall)),
-        "val_rare_recall": group_recall["rare"],
-        "val_medium_recall": group_recall["medium"],
-        "val_frequent_recall": group_recall["frequent"],
-        "val_blur_head_acc": float((blur_pred == split.blurred_truth).mean()),
-    }
-
-
-def weights_digest(model) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _prepare_run_dir(config: TrainConfig, rank: int) -> Path:
-    out = Path(config.out)
-    state = out / "resume" / "state.pt"
-    if out.exists() and any(out.iterdir()) and not (config.resume or config.force):
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
-    if rank == 0:
-        if config.force and out.exists() and not config.resume:
-            import shutil
-
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if config.resume and not state.is_file():
-            log.info("nothing to resume in %s; starting a fresh run there", out)
-    return out
-
-
-def train_model(config: TrainConfig, progress: bool | None = None) -> Path:
-    """Train per `config` and return the run dir holding the best checkpoint."""
-    if progress is not None:
-        config = dataclasses.replace(config, progress=progress)
-    config.validate()
-    rank, world = distributed.setup()
-    try:
-        return _train(config, rank, world)
-    finally:
-        distributed.teardown()
-
-
-def _train(config: TrainConfig, rank: int, world: int) -> Path:
-    started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    device = pick_device(config.device) if world == 1 or config.device != "auto" else distributed.device_for(rank)
-    out = _prepare_run_dir(config, rank)
-    distributed.barrier()
-    handler = logging.FileHandler(out / "train.log") if rank == 0 else None
-    if handler:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    try:
-        dataset = read_dataset(config.data)
-        train_counts = dataset.train_counts()
-        if min(train_counts) == 0:
-            empty = [n for n, c in zip(dataset.class_names, train_counts) if c == 0]
-            raise ValueError(f"classes without training images: {empty}")
-        model_cfg = ModelConfig.from_dataset(
-            dataset, backbone=config.backbone, input_size=config.input_size, branches=config.branches,
-            recipe={k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume", "force", "progress", "extra")},
-        )
-        blur_card = dataset.card.get("blur", {})
-        config.extra.setdefault("blur_kinds", list(blur_card.get("kinds", BLUR_KINDS)))
-        config.extra.setdefault("blur_ranges", {k: tuple(v) for k, v in blur_card.get("ranges", {}).items()} or None)
-        train = load_split(dataset, "train", model_cfg, config.progress and rank == 0)
-        val = load_split(dataset, "val", model_cfg, config.progress and rank == 0)
-        mean, std = fit_blur_standardisation(train.features.laplacian_var)
-        model_cfg.blur_log_mean, model_cfg.blur_log_std = mean, std
-        model_cfg.recipe["dataset"] = str(Path(config.data).resolve())
-        if rank == 0:
-            atomic_write_json(out / "train_config.json", dataclasses.asdict(config))
-            log.info("training %s on %s: %d train / %d val images, device %s, %d process(es)",
-                     config.recipe, config.data, len(train), len(val), device, world)
-
-        pretrained = "none" if config.pretrained == "file" else config.pretrained
-        model = create_model(model_cfg, pretrained=pretrained, backbone_weights=config.backbone_weights)
-        model = model.to(device).to(memory_format=torch.channels_last)
-        counts = np.asarray(train_counts)
-        criteria = {mode: LogitAdjustedLoss(sampled_prior(counts, class_weights(counts, mode, config.sampler_beta)),
-                                            config.logit_adjust_tau).to(device) for mode in {config.sampler, "none"}}
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        ddp_model = distributed.wrap(model, device)
-
-        steps_per_epoch = math.ceil(shard(np.arange(config.samples_per_epoch), 0, world).size / config.batch_size)
-        total_steps = steps_per_epoch * config.epochs
-        start_epoch, step, best, since_best = 1, 0, (-1.0, float("inf")), 0
-        state_path = out / "resume" / "state.pt"
-        if config.resume and state_path.is_file():
-            state = torch.load(state_path, map_location=device, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-            best, since_best = (float(state["best_score"]), float(state["best_loss"])), int(state["since_best"])
-            if rank == 0:
-                log.info("resumed after epoch %d (best balanced accuracy %.4f)", start_epoch - 1, best[0])
-
-        metrics_path = out / "metrics.csv"
-        for epoch in range(start_epoch, config.epochs + 1):
-            epoch_start = time.perf_counter()
-            criterion = criteria[epoch_sampler(config, epoch)]
-            loss, seen, step = train_one_epoch(ddp_model, criterion, optimizer, train, model_cfg, config,
-                                               epoch, step, total_steps, device, rank, world)
-            distributed.sync_buffers(model)
-            figures = evaluate(model, val, model_cfg, device)
-            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss, **figures,
-                   "samples": seen * world, "seconds": time.perf_counter() - epoch_start}
-            score = (figures["val_balanced_acc"], figures["val_loss"])
-            improved = score[0] > best[0] or (score[0] == best[0] and score[1] < best[1])
-            if improved:
-                best, since_best = score, 0
-            else:
-                since_best += 1
-            if rank == 0:
-                if improved:
-                    model_cfg.recipe["best_epoch"] = epoch
-                    model_cfg.recipe["val_balanced_acc"] = figures["val_balanced_acc"]
-                    save_checkpoint(out, model, model_cfg)
-                _append_metrics(metrics_path, row, epoch)
-                (out / "resume").mkdir(exist_ok=True)
-                tmp = state_path.with_suffix(".tmp")
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
-                            "best_score": best[0], "best_loss": best[1], "since_best": since_best}, tmp)
-                os.replace(tmp, state_path)
-                log.info("epoch %d: loss %.4f, val balanced acc %.4f (rare %.3f, medium %.3f, frequent %.3f), "
-                         "blur head %.4f, %.0f s%s", epoch, loss, figures["val_balanced_acc"], figures["val_rare_recall"],
-                         figures["val_medium_recall"], figures["val_frequent_recall"], figures["val_blur_head_acc"],
-                         row["seconds"], " *best*" if improved else "")
-                if config.progress:
-                    tqdm.write(f"epoch {epoch}/{config.epochs}: loss {loss:.3f}  val bal-acc {figures['val_balanced_acc']:.4f}  "
-                               f"rare {figures['val_rare_recall']:.3f}  blur-head {figures['val_blur_head_acc']:.3f}"
-                               f"{'  (best)' if improved else ''}")
-            if world > 1:
-                distributed.write_rank_digest(out, rank, weights_digest(model))
-            if since_best >= config.patience:
-                if rank == 0:
-                    log.info("early stop: no improvement for %d epochs", since_best)
-                break
-        distributed.barrier()
-        if rank == 0:
-            log.info("finished in %.0f s; best validation balanced accuracy %.4f", time.perf_counter() - started, best[0])
-        return out
-    finally:
-        if handler:
-            log.removeHandler(handler)
-            handler.close()
-
-
-def _append_metrics(path: Path, row: dict, epoch: int) -> None:
-    """Rewrite metrics.csv with this epoch's row replacing any earlier row of the same epoch."""
-    rows = []
-    if path.is_file():
-        with open(path, newline="") as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < epoch]
-    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
 
 
 def main(args: argparse.Namespace) -> int:

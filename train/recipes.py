@@ -1,65 +1,117 @@
-"""Named training recipes. A recipe fixes a budget in samples, so its cost is known in advance.
+"""Training settings and the named recipes: one source for every default.
 
-`default` is what `make run` trains: sized for a 2-core CPU with no GPU (180k samples at 48 px with
-channels_last: about 6.5 minutes on 2 undisturbed cores). Doubling the budget did not help: 16 epochs
-scored 88.6 % against 89.7 % for 9 (validation picked an early epoch, and the late ones overfit). `smoke` is for tests: seconds, not minutes.
+`TrainConfig`'s field defaults ARE the `default` recipe (what `make run` trains, sized for a 2-core
+CPU with no GPU); every other recipe is a short list of overrides of it, so a default changed here
+changes every recipe that does not say otherwise, and nothing can disagree with it. The README's
+experiments table holds the measurements behind these choices.
+
+A config is frozen: values derived during a run (the data card's blur settings, the best epoch)
+travel in their own objects, never written back into the config.
 """
 
 from __future__ import annotations
 
-RECIPES: dict[str, dict] = {
-    "default": {
-        "backbone": "tf_efficientnet_lite0",
-        "pretrained": "offline",
-        "input_size": 48,
-        "branches": ("rgb", "edge", "blur"),
-        # Square-root class-balanced sampling + logit adjustment against the prior it produces:
-        # the sampler shows rare classes 10x more often than their share, the loss supplies the
-        # rest of the margin (DESIGN.md: logit adjustment beat full inverse-frequency sampling).
-        "sampler": "sqrt",
-        "logit_adjust_tau": 1.0,
-        # Deferred re-balancing: epochs 1-3 draw naturally (logit adjustment alone balances the
-        # decision), epochs 4-9 draw with the sqrt sampler. Measured against balancing from epoch 1:
-        # balanced accuracy 89.6 -> 90.2 %, rare recall 81.1 -> 83.7 %, blurred 88.4 -> 88.5 %,
-        # sharp 90.4 -> 91.3 % (from epoch 6: 90.1 / 83.8, the same picture).
-        "rebalance_from_epoch": 4,
-        "blur_loss_weight": 0.5,
-        # Fresh blurs of half the sharp images in every batch: rare classes get many blurred views.
-        # Measured against 0.3 (same seed): blurred/sharp gap 2.4 -> 2.0 points, balanced accuracy
-        # 89.7 -> 89.6 % (within one seed's noise).
-        "blur_augment": 0.5,
-        "epochs": 9,
-        "samples_per_epoch": 20000,
-        "batch_size": 128,
-        "lr": 2e-3,
-        "weight_decay": 0.05,
-        "warmup_fraction": 0.05,
-        # Validation holds 10 images per rare class: one image moves balanced accuracy by 1 point, so
-        # early stopping on it cuts the cosine schedule short on noise. The budget is fixed instead;
-        # selection still keeps the epoch with the best validation balanced accuracy.
-        "patience": 9,
-    },
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from train.sampler import DEFAULT_BETA, SAMPLER_MODES
+
+PRETRAINED_MODES = ("offline", "hub", "none", "file")
+# Fields that say where and how one run happens, not what is trained: left out of model.json's recipe.
+RUN_FIELDS = ("data", "out", "resume", "force", "progress")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""  # may be filled in later (ablate builds a config, then points it at a dataset and a run dir)
+    out: str = ""
+    recipe: str = "default"
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained: str = "offline"
+    backbone_weights: str | None = None
+    input_size: int = 48
+    branches: tuple[str, ...] = ("rgb", "edge", "blur")
+    # Square-root class-balanced sampling + logit adjustment against the prior it produces: the
+    # sampler shows rare classes more often than their share, the loss supplies the rest of the
+    # margin (logit adjustment beat full inverse-frequency sampling).
+    sampler: str = "sqrt"
+    sampler_beta: float = DEFAULT_BETA
+    # Deferred re-balancing (Cao et al., 2019): epochs before this one draw naturally (logit
+    # adjustment alone balances the decision), later ones with the class-balanced sampler.
+    rebalance_from_epoch: int = 4
+    logit_adjust_tau: float = 1.0
+    blur_loss_weight: float = 0.5
+    # Fresh blurs of this share of the sharp images in every batch: rare classes get many blurred views.
+    blur_augment: float = 0.5
+    epochs: int = 9
+    samples_per_epoch: int = 20000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+    # Validation holds few images per rare class, so one image moves balanced accuracy a lot and early
+    # stopping on it would cut the cosine schedule short on noise: the budget is fixed instead
+    # (patience = epochs); selection still keeps the epoch with the best validation balanced accuracy.
+    patience: int = 9
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        # Paths travel as text (JSON, logs); branches as a tuple so the config stays hashable and frozen.
+        object.__setattr__(self, "data", str(self.data))
+        object.__setattr__(self, "out", str(self.out))
+        object.__setattr__(self, "branches", tuple(self.branches))
+
+    def validate(self) -> None:
+        """Check the settings before any work starts; raises ValueError naming the setting."""
+        if not self.data or not self.out:
+            raise ValueError("a training run needs both a dataset dir (--data) and a run dir (--out)")
+        if self.sampler not in SAMPLER_MODES:
+            raise ValueError(f"sampler must be one of {SAMPLER_MODES}; got {self.sampler!r}")
+        if self.rebalance_from_epoch < 1:
+            raise ValueError(f"rebalance_from_epoch must be >= 1; got {self.rebalance_from_epoch}")
+        if not 0.0 < self.sampler_beta < 1.0:
+            raise ValueError(f"sampler_beta must lie in (0, 1); got {self.sampler_beta}")
+        for name in ("epochs", "samples_per_epoch", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive; got {self.lr}")
+        if self.pretrained not in PRETRAINED_MODES:
+            raise ValueError(f"pretrained must be offline, hub, none or file; got {self.pretrained!r}")
+
+    def recipe_settings(self) -> dict[str, Any]:
+        """What was trained (recipe name, model, schedule, seed): recorded in model.json."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_FIELDS}
+
+
+# Each recipe lists only what differs from `default` (TrainConfig's field defaults).
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {},
+    # For tests: seconds, not minutes. Random init, small images, a tiny budget, balanced from epoch 1.
     "smoke": {
-        "backbone": "tf_efficientnet_lite0",
         "pretrained": "none",
         "input_size": 32,
-        "branches": ("rgb", "edge", "blur"),
-        "sampler": "sqrt",
-        "logit_adjust_tau": 1.0,
-        "blur_loss_weight": 0.5,
+        "rebalance_from_epoch": 1,
         "blur_augment": 0.3,
         "epochs": 2,
         "samples_per_epoch": 128,
         "batch_size": 32,
-        "lr": 2e-3,
-        "weight_decay": 0.05,
         "warmup_fraction": 0.1,
         "patience": 5,
     },
 }
 
 
-def recipe(name: str) -> dict:
+def recipe_config(name: str = "default", **overrides: Any) -> TrainConfig:
+    """A TrainConfig from a named recipe, with keyword overrides (used by the CLI, `ablate` and tests)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
-    return dict(RECIPES[name])
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {sorted(unknown)}")
+    return TrainConfig(**{**RECIPES[name], **overrides, "recipe": name})

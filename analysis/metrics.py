@@ -4,13 +4,17 @@ Functions taking `idx` work on a (b, N) index matrix (see `analysis.bootstrap`) 
 value per resample, so the same code gives the point estimate (identity row) and the bootstrap
 distribution. Conventions follow scikit-learn so the figures can be checked against it: precision
 of a never-predicted class is 0, balanced accuracy averages recall over classes present in the
-truth, macro-F1 averages over classes present in the truth or the predictions.
+truth, macro-F1 averages over classes present in the truth or the predictions. What needs no
+resampling (the ROC curve and its area, the blur detector's scores) is scikit-learn's own.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from scipy.stats import rankdata
+from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 
 from features.groups import nanmean
 
@@ -99,45 +103,39 @@ def expected_calibration_error(idx: np.ndarray, confidence: np.ndarray, correct:
 
 
 def binary_scores(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
-    """Accuracy, precision, recall and F1 of a yes/no detector (True = blurred)."""
+    """Accuracy, precision, recall and F1 of a yes/no detector (True = blurred), by scikit-learn.
+
+    Precision is 0 when the detector never says yes; recall is NaN when nothing is blurred
+    (there is nothing to catch, which is not the same as catching none of it).
+    """
     truth = np.asarray(truth, dtype=bool)
     verdict = np.asarray(verdict, dtype=bool)
-    tp = float(np.sum(truth & verdict))
-    fp = float(np.sum(~truth & verdict))
-    fn = float(np.sum(truth & ~verdict))
     n = truth.size
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else float("nan")
     return {
-        "accuracy": float(np.mean(truth == verdict)) if n else float("nan"),
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "accuracy": float(skm.accuracy_score(truth, verdict)) if n else float("nan"),
+        "precision": float(skm.precision_score(truth, verdict, zero_division=0.0)),
+        "recall": float(skm.recall_score(truth, verdict, zero_division=np.nan)),
+        "f1": float(skm.f1_score(truth, verdict, zero_division=0.0)),
         "n": int(n),
         "n_positive": int(truth.sum()),
     }
 
 
 def roc_auc(truth: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN with a single class."""
+    """scikit-learn's ROC AUC, NaN (instead of an exception) when the truth has a single class."""
     truth = np.asarray(truth, dtype=bool)
-    score = np.asarray(score, dtype=np.float64)
-    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
-    if n_pos == 0 or n_neg == 0:
+    if truth.all() or not truth.any():
         return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(skm.roc_auc_score(truth, np.asarray(score, dtype=np.float64)))
 
 
 def roc_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) with a point per distinct score, highest first, starting at (0, 0)."""
-    truth = np.asarray(truth, dtype=bool)
-    score = np.asarray(score, dtype=np.float64)
-    order = np.argsort(-score, kind="mergesort")
-    score, truth = score[order], truth[order]
-    last = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
-    tps = np.cumsum(truth)[last].astype(np.float64)
-    fps = (last + 1 - tps).astype(np.float64)
-    tpr = np.r_[0.0, tps / max(tps[-1], 1.0)]
-    fpr = np.r_[0.0, fps / max(fps[-1], 1.0)]
-    return fpr, tpr, np.r_[np.inf, score[last]]
+    """scikit-learn's (fpr, tpr, thresholds), a point per distinct score, highest first, from (0, 0).
+
+    With a single class in the truth the undefined axis is 0 (a flat line to plot, no warning).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fpr, tpr, thresholds = skm.roc_curve(np.asarray(truth, dtype=bool), np.asarray(score, dtype=np.float64),
+                                             drop_intermediate=False)
+    return np.nan_to_num(fpr), np.nan_to_num(tpr), thresholds

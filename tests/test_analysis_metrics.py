@@ -66,27 +66,36 @@ def test_macro_f1_and_balanced_accuracy_ignore_absent_classes_like_sklearn():
     assert M.balanced_accuracy(conf) == pytest.approx(skm.balanced_accuracy_score(y, p))
 
 
-def test_roc_auc_and_curve_match_sklearn_with_ties():
-    rng = np.random.default_rng(2)
-    truth = rng.random(400) < 0.4
-    score = np.round(rng.normal(truth * 1.0, 1.0), 1)  # rounding makes ties
-    assert M.roc_auc(truth, score) == pytest.approx(skm.roc_auc_score(truth, score))
-    fpr, tpr, _ = M.roc_curve(truth, score)
-    sk_fpr, sk_tpr, _ = skm.roc_curve(truth, score, drop_intermediate=False)
-    np.testing.assert_allclose(fpr, sk_fpr)
-    np.testing.assert_allclose(tpr, sk_tpr)
+def test_roc_auc_by_hand_with_ties_and_a_single_class():
+    truth = np.array([True, True, False, False])
+    assert M.roc_auc(truth, np.array([0.9, 0.8, 0.2, 0.1])) == pytest.approx(1.0)
+    assert M.roc_auc(truth, np.array([0.1, 0.2, 0.8, 0.9])) == pytest.approx(0.0)
+    # positives 0.9 and 0.5 against negatives 0.5 and 0.1: pairs won 1 + 1 + 1, the tie counts half
+    assert M.roc_auc(truth, np.array([0.9, 0.5, 0.5, 0.1])) == pytest.approx(3.5 / 4)
     assert np.isnan(M.roc_auc(np.ones(5, bool), np.arange(5.0)))
 
 
-def test_binary_scores_match_sklearn():
-    rng = np.random.default_rng(3)
-    truth = rng.random(200) < 0.4
-    verdict = np.where(rng.random(200) < 0.8, truth, ~truth)
-    scores = M.binary_scores(truth, verdict)
-    assert scores["accuracy"] == pytest.approx(skm.accuracy_score(truth, verdict))
-    assert scores["precision"] == pytest.approx(skm.precision_score(truth, verdict))
-    assert scores["recall"] == pytest.approx(skm.recall_score(truth, verdict))
-    assert scores["f1"] == pytest.approx(skm.f1_score(truth, verdict))
+def test_roc_curve_has_a_point_per_distinct_score_from_the_origin():
+    truth = np.array([True, False, True, False])
+    fpr, tpr, thresholds = M.roc_curve(truth, np.array([0.9, 0.5, 0.5, 0.1]))
+    np.testing.assert_allclose(fpr, [0.0, 0.0, 0.5, 1.0])
+    np.testing.assert_allclose(tpr, [0.0, 0.5, 1.0, 1.0])
+    assert np.isinf(thresholds[0])
+    flat_fpr, flat_tpr, _ = M.roc_curve(np.zeros(3, bool), np.arange(3.0))  # no blurred image: no NaN to plot
+    assert np.isfinite(flat_fpr).all() and np.isfinite(flat_tpr).all()
+
+
+def test_binary_scores_by_hand_and_when_undefined():
+    truth = np.array([True, True, True, False, False])
+    verdict = np.array([True, True, False, True, False])
+    scores = M.binary_scores(truth, verdict)  # tp 2, fn 1, fp 1, tn 1
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx(2 / 3) and (scores["n"], scores["n_positive"]) == (5, 3)
+    never = M.binary_scores(truth, np.zeros(5, bool))
+    assert never["precision"] == 0.0 and never["recall"] == 0.0 and never["f1"] == 0.0
+    nothing_blurred = M.binary_scores(np.zeros(3, bool), np.array([True, False, False]))
+    assert np.isnan(nothing_blurred["recall"]) and nothing_blurred["precision"] == 0.0
 
 
 def test_expected_calibration_error_by_hand():

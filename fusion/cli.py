@@ -9,6 +9,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="classify images with a trained model",
         description="Predict the class of each IMAGE with the checkpoint in --model, with the blur verdict "
         "(Laplacian variance vs the model's threshold), the learned blur probability and the edge-map path. "
-        "An unreadable image gets an error line; the others are still predicted (exit status 1).",
+        "An unreadable image gets an error row saying why; the others are still predicted (exit status 1).",
     )
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="image files (PNG, JPEG, ...) or folders (each stands for the images directly in it)")
     parser.add_argument("--model", required=True, type=Path, metavar="RUN", help="run dir holding model.safetensors + model.json")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
     parser.add_argument("--top-k", type=int, default=1, metavar="K", help="also list the K most likely classes (default: %(default)s)")
@@ -49,74 +54,125 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from features.atomic import atomic_write_bytes
-    from features.image import load_image
-    from fusion.gradcam import overlay
-    from features.png import encode_png
+    """Load every input, predict the readable ones in batches, write the optional pictures, print.
+
+    An unreadable input does not stop the others: its row says what went wrong and the exit
+    status is 1. Bad arguments (and a folder without images) stop before the model loads: exit 2.
+    """
     from fusion.predictor import Predictor
 
+    _check_args(args)
+    paths = expand_inputs(args.images)
+    predictor = Predictor.from_checkpoint(args.model, top_k=args.top_k)
+    images, errors = _load_images(paths)
+    loaded = sorted(images)
+    batch = predictor.predict_batch([images[i] for i in loaded], batch_size=args.batch_size) if loaded else []
+    predictions = dict(zip(loaded, batch))
+    written = _write_pictures(args, predictor, paths, images, predictions)
+    if args.json:
+        print(json.dumps(_json_items(paths, predictions, errors, written), indent=2))
+    else:
+        print(_table(*_table_rows(paths, predictions, errors, args.top_k)))
+    return 1 if errors else 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    predictor = Predictor.from_checkpoint(args.model, top_k=args.top_k)
 
-    images, loaded, errors = [], [], {}
-    for index, path in enumerate(args.images):
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Each folder replaced by the images directly in it (sorted by name, known image suffixes).
+
+    A folder without images is a mistake worth stopping for (a wrong path, a nested layout), not
+    a silent empty answer.
+    """
+    from features.image import IMAGE_SUFFIXES
+
+    expanded: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ValueError(f"IMAGE: folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        expanded += found
+    return expanded
+
+
+def _load_images(paths: list[Path]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Images by input index, and the error message of each input that could not be read."""
+    from features.image import load_image
+
+    images, errors = {}, {}
+    for index, path in enumerate(paths):
         try:
-            images.append(load_image(path))
-            loaded.append(index)
+            images[index] = load_image(path)
         except (ValueError, OSError) as error:
             errors[index] = str(error) or type(error).__name__
             print(f"blurfuse predict: error: {path}: {errors[index]}", file=sys.stderr)
-    predictions = dict(zip(loaded, predictor.predict_batch(images, batch_size=args.batch_size))) if images else {}
+    return images, errors
 
-    stems = _unique_stems(list(args.images))
-    written: dict[int, dict[str, str]] = {i: {} for i in loaded}
-    for slot, index in enumerate(loaded):
+
+def _write_pictures(args: argparse.Namespace, predictor, paths: list[Path], images: dict[int, np.ndarray],
+                    predictions: dict) -> dict[int, dict[str, str]]:
+    """--edges-out and --explain files of each predicted input: {index: {"edges"|"gradcam": path}}."""
+    from features.atomic import atomic_write_bytes
+    from features.png import encode_png
+    from fusion.gradcam import overlay
+
+    stems = _unique_stems(paths)
+    written: dict[int, dict[str, str]] = {i: {} for i in predictions}
+    for index, prediction in predictions.items():
         if args.edges_out is not None:
             out = args.edges_out / f"{stems[index]}_edges.png"
-            atomic_write_bytes(out, encode_png(predictions[index].edge_map))
+            atomic_write_bytes(out, encode_png(prediction.edge_map))
             written[index]["edges"] = str(out)
         if args.explain is not None:
-            heat = predictor.explain(images[slot])
-            picture = overlay(images[slot], heat)
             out = args.explain / f"{stems[index]}_gradcam.png"
-            atomic_write_bytes(out, encode_png(picture))
+            atomic_write_bytes(out, encode_png(overlay(images[index], predictor.explain(images[index]))))
             written[index]["gradcam"] = str(out)
+    return written
 
-    if args.json:
-        items = []
-        for index, path in enumerate(args.images):
-            if index in errors:
-                items.append({"file": str(path), "error": errors[index]})
-            else:
-                item = {"file": str(path), **predictions[index].to_dict()}
-                item.update({f"{k}_png": v for k, v in written[index].items()})
-                items.append(item)
-        print(json.dumps(items, indent=2))
-    else:
-        header = ["file", "class", "prob", "blur", "lap.var vs thr", "learned blur", "edges"]
-        if args.top_k > 1:
-            header.append(f"top-{args.top_k}")
-        rows = []
-        for index, path in enumerate(args.images):
-            if index in errors:
-                rows.append([str(path), "ERROR", "", "", "", "", ""] + ([""] if args.top_k > 1 else []))
-                continue
-            p = predictions[index]
-            sign = "<" if p.blurred else ">="
-            row = [
-                str(path),
-                p.class_name,
-                f"{p.probability:.3f}",
-                "blurred" if p.blurred else "sharp",
-                f"{p.laplacian_var:.1f} {sign} {p.blur_threshold:.1f}",
-                "-" if p.blur_probability is None else f"{p.blur_probability:.3f}",
-                p.edge_path,
-            ]
-            if args.top_k > 1:
-                row.append(", ".join(f"{n} {q:.2f}" for n, q in p.top_k))
-            rows.append(row)
-        print(_table(rows, header))
-    return 1 if errors else 0
+
+def _json_items(paths: list[Path], predictions: dict, errors: dict[int, str],
+                written: dict[int, dict[str, str]]) -> list[dict]:
+    items = []
+    for index, path in enumerate(paths):
+        if index in errors:
+            items.append({"file": str(path), "error": errors[index]})
+        else:
+            item = {"file": str(path), **predictions[index].to_dict()}
+            item.update({f"{k}_png": v for k, v in written[index].items()})
+            items.append(item)
+    return items
+
+
+def _table_rows(paths: list[Path], predictions: dict, errors: dict[int, str],
+                top_k: int) -> tuple[list[list[str]], list[str]]:
+    """(rows, header) of the text table; an error row carries the reason in the class column."""
+    header = ["file", "class", "prob", "blur", "lap.var vs thr", "learned blur", "edges"]
+    if top_k > 1:
+        header.append(f"top-{top_k}")
+    rows = []
+    for index, path in enumerate(paths):
+        if index in errors:
+            rows.append([str(path), f"ERROR: {errors[index]}"] + [""] * (len(header) - 2))
+            continue
+        p = predictions[index]
+        row = [
+            str(path),
+            p.class_name,
+            f"{p.probability:.3f}",
+            "blurred" if p.blurred else "sharp",
+            f"{p.laplacian_var:.1f} {'<' if p.blurred else '>='} {p.blur_threshold:.1f}",
+            "-" if p.blur_probability is None else f"{p.blur_probability:.3f}",
+            p.edge_path,
+        ]
+        if top_k > 1:
+            row.append(", ".join(f"{n} {q:.2f}" for n, q in p.top_k))
+        rows.append(row)
+    return rows, header

@@ -91,9 +91,32 @@ def test_bad_file_gets_an_error_line_and_the_rest_are_predicted(run_dir, image_f
     rows = captured.out.strip().splitlines()[2:]
     assert rows[0].startswith(str(image_files[0])) and "ERROR" not in rows[0]
     assert "ERROR" in rows[1] and "ERROR" in rows[2]
+    assert "not found" in rows[2]  # the row says why, not just that it failed
+    assert rows[1].split("ERROR: ", 1)[1].strip() in captured.err
     status = main(["predict", str(image_files[0]), str(bad), "--model", str(run_dir), "--json"])
     items = json.loads(capsys.readouterr().out)
-    assert status != 0 and "class_name" in items[0] and "error" in items[1]
+    assert status != 0 and "class_name" in items[0] and items[1]["error"]
+
+
+def test_a_folder_stands_for_the_images_in_it_sorted(run_dir, image_files, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, source in (("b.png", image_files[1]), ("a.PNG", image_files[0]), ("c.jpg", image_files[2])):
+        cv2.imwrite(str(folder / name), cv2.imread(str(source)))
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "nested").mkdir()
+    assert main(["predict", str(folder), str(image_files[0]), "--model", str(run_dir), "--json"]) == 0
+    files = [item["file"] for item in json.loads(capsys.readouterr().out)]
+    assert files == [str(folder / "a.PNG"), str(folder / "b.png"), str(folder / "c.jpg"), str(image_files[0])]
+
+
+def test_a_folder_without_images_is_a_clean_error(run_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures here")
+    assert main(["predict", str(empty), "--model", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no images" in err and str(empty) in err
 
 
 def test_missing_model_is_a_clean_error(image_files, tmp_path, capsys):

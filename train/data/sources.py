@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from features import load_image, resize_square
+from features.image import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ FMNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 @dataclass

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from train.data.splits import SPLITS
+
 DEFAULT_VARIANTS = ("fused", "rgb_only", "edge_blur_only", "no_balancing")
 
 
@@ -26,7 +28,8 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     )
     parser.add_argument("--model", type=Path, required=True, help="training run dir (or its model.json)")
     parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default: %(default)s)")
+    parser.add_argument("--split", default="test", choices=SPLITS,
+                        help="split to evaluate (default: %(default)s); dev compares recipes, test scores a finished one")
     parser.add_argument("--out", type=Path, default=None, help="report dir (default: MODEL/report)")
     parser.add_argument("--force", action="store_true", help="replace an existing report dir")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
@@ -60,7 +63,7 @@ def add_ablate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=DEFAULT_VARIANTS,
                         help="variants to train (default: all)")
     parser.add_argument("--recipe", default="default", help="base training recipe (default: %(default)s)")
-    parser.add_argument("--split", default="test", choices=("val", "test"), help="evaluation split (default: %(default)s)")
+    parser.add_argument("--split", default="test", choices=("val", "test", "dev"), help="evaluation split (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="training and bootstrap seed (default: %(default)s)")
     parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default: %(default)s)")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass when evaluating")

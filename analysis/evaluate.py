@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from analysis.table import PredictionTable
-
-SPLITS = ("train", "val", "test")
+from train.data.splits import SPLITS
 
 
 @dataclass
@@ -39,7 +38,8 @@ def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size
         )
     rows = dataset.split_rows(split)
     if not rows:
-        raise ValueError(f"split {split!r} of dataset {dataset.root} has no images")
+        raise ValueError(f"split {split!r} of dataset {dataset.root} has no images"
+                         + (" (built before the dev split existed? rebuild it with 'blurfuse data')" if split == "dev" else ""))
     images = dataset.load_images(split, progress=progress)
     predictions = predictor.predict_batch(images, batch_size=batch_size, progress=progress)
     if len(predictions) != len(rows):

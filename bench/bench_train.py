@@ -59,11 +59,11 @@ def main() -> None:
     args = parser.parse_args()
 
     if not (args.data / "manifest.csv").is_file():
-        from train.data.build import build_dataset
+        from train.data.build import BuildOptions, build_dataset
         from train.data.longtail import fmnist_lt_v1
         from train.data.sources import load_fashion_mnist
 
-        build_dataset(load_fashion_mnist(), args.data, fmnist_lt_v1())
+        build_dataset(load_fashion_mnist(), args.data, BuildOptions(profile=fmnist_lt_v1()))
     dataset = read_dataset(args.data)
     test_rows = dataset.split_rows("test")
     labels = dataset.labels("test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.data.build import build_dataset
+from train.data.build import BuildOptions, build_dataset
 from train.data.longtail import LongTailProfile
 from train.data.sources import SourceData, load_fashion_mnist
 
@@ -34,7 +34,12 @@ def tiny_profile() -> LongTailProfile:
     return LongTailProfile("tiny", tuple(TINY_SIZES[g] for g in TINY_GROUPS), TINY_GROUPS)
 
 
+def tiny_options(**changes) -> BuildOptions:
+    """The tiny profile with a dev split of 20 per class (the pool has about 300 per class, so none is short)."""
+    return BuildOptions(**{"profile": tiny_profile(), "dev_per_class": 20, **changes})
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """470 train+val images in the v1 shape (frequent 100, medium 15, rare 5 per class), 200 test images."""
-    return build_dataset(tiny_source(), tmp_path_factory.mktemp("data") / "tiny", tiny_profile(), progress=False)
+    """470 train+val images in the v1 shape (frequent 100, medium 15, rare 5 per class), 200 test, 200 dev images."""
+    return build_dataset(tiny_source(), tmp_path_factory.mktemp("data") / "tiny", tiny_options(), progress=False)

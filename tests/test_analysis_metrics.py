@@ -237,5 +237,7 @@ def test_evaluate_split_joins_predictions_with_the_manifest():
         evaluate_split(_StubPredictor(["x", "y", "z"]), _StubDataset(names))
     with pytest.raises(ValueError, match="has no images"):
         evaluate_split(predictor, _StubDataset(names), "val")
-    with pytest.raises(ValueError, match="split must be"):
+    with pytest.raises(ValueError, match="has no images .*rebuild"):
         evaluate_split(predictor, _StubDataset(names), "dev")
+    with pytest.raises(ValueError, match="split must be"):
+        evaluate_split(predictor, _StubDataset(names), "validation")

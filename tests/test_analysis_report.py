@@ -140,6 +140,17 @@ def test_cli_report_refuses_existing_dir_and_bad_split(cli_report, tiny_dataset,
                  str(cli_report.parent / "other")]) == 2
 
 
+def test_cli_report_on_the_dev_split(tiny_dataset, tiny_checkpoint, tmp_path):
+    out = tmp_path / "dev-report"
+    assert main(["report", "--model", str(tiny_checkpoint), "--data", str(_dataset_path(tiny_dataset)), "--split", "dev",
+                 "--out", str(out), "--bootstrap", "50", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["run"]["split"] == "dev"
+    assert metrics["overall"]["n_images"] == len(tiny_dataset.split_rows("dev")) > 0
+    ids = [line.split(",")[0] for line in (out / "predictions.csv").read_text().splitlines()[1:]]
+    assert ids and all(i.startswith("dev-") for i in ids)
+
+
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(cli_report, tmp_path):
     from playwright.sync_api import sync_playwright

@@ -8,9 +8,9 @@ import pytest
 
 from features import BlurSpec, apply_blur, compute_features, FeatureConfig, fit_blur_threshold
 from train.data.blurring import BlurOptions, choose_blurs
-from train.data.build import build_dataset
+from train.data.build import BuildOptions, build_dataset
 from train.data.dataset_dir import MANIFEST_COLUMNS, read_dataset
-from tests.fixtures_data import tiny_profile, tiny_source
+from tests.fixtures_data import tiny_options, tiny_profile, tiny_source
 
 KIND_RANGES = {"gaussian": (1.0, 2.0), "motion": (3, 7), "defocus": (1.0, 2.0)}
 
@@ -31,9 +31,10 @@ def test_tiny_dataset_counts_groups_and_card(tiny_dataset):
     assert set(card) >= {"name", "source", "class_names", "groups", "counts_before", "counts_after", "shares",
                          "blurred_share", "rule", "seeds", "feature_config", "blur_threshold_default", "image_size", "channels"}
     assert card["blur_threshold_default"] == 100 and card["image_size"] == 28 and card["channels"] == 1
-    assert card["seeds"] == {"selection": 0, "validation": 0, "blur_train_val": 1, "blur_test": 2}
+    assert card["seeds"] == {"selection": 0, "validation": 0, "blur_train_val": 1, "blur_test": 2, "dev": 3, "blur_dev": 4}
+    assert card["counts_after"]["dev"] == [20] * 10 and card["dev"]["short"] == {}
     ids = [r["id"] for r in tiny_dataset.rows]
-    assert len(ids) == len(set(ids)) == 470 + 200
+    assert len(ids) == len(set(ids)) == 470 + 200 + 200
     assert (tiny_dataset.root / "manifest.csv").read_text().splitlines()[0] == ",".join(MANIFEST_COLUMNS)
     for row in tiny_dataset.rows[:: 37]:
         c = row["label"]
@@ -47,7 +48,7 @@ def test_tiny_dataset_counts_groups_and_card(tiny_dataset):
 
 def test_blur_is_exact_per_class_in_every_split_with_kinds_in_range(tiny_dataset):
     kinds = set()
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "dev"):
         rows = tiny_dataset.split_rows(split)
         for c in range(10):
             members = [r for r in rows if r["label"] == c]
@@ -124,11 +125,11 @@ def digest(root):
 
 def test_same_command_and_seed_give_byte_identical_output(tmp_path):
     source = tiny_source(test_per_class=5)
-    a = build_dataset(source, tmp_path / "a", tiny_profile(), progress=False)
-    b = build_dataset(source, tmp_path / "b", tiny_profile(), progress=False)
+    a = build_dataset(source, tmp_path / "a", tiny_options(), progress=False)
+    b = build_dataset(source, tmp_path / "b", tiny_options(), progress=False)
     assert digest(a.root) == digest(b.root)
     assert json.loads((a.root / "card.json").read_text())["feature_config"] == json.loads((b.root / "card.json").read_text())["feature_config"]
-    c = build_dataset(source, tmp_path / "c", tiny_profile(), blur_seed=7, progress=False)
+    c = build_dataset(source, tmp_path / "c", tiny_options(blur_seed=7), progress=False)
     assert (a.root / "manifest.csv").read_bytes() != (c.root / "manifest.csv").read_bytes()
     # Another blur seed changes which train images are blurred, not which images were drawn or the test blur.
     assert [r["path"] for r in a.rows] == [r["path"] for r in c.rows]
@@ -146,20 +147,20 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
 
     monkeypatch.setattr(build_module, "write_plots", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(source, tmp_path / "e", tiny_profile(), progress=False)
+        build_dataset(source, tmp_path / "e", tiny_options(), progress=False)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="not a blurfuse dataset"):
         read_dataset(tmp_path / "e")
     monkeypatch.undo()
 
     # An existing dataset is refused; a failed --force rebuild keeps it intact.
-    built = build_dataset(source, tmp_path / "d", tiny_profile(), progress=False)
+    built = build_dataset(source, tmp_path / "d", tiny_options(), progress=False)
     before = digest(built.root)
     with pytest.raises(FileExistsError, match="--force"):
-        build_dataset(source, tmp_path / "d", tiny_profile(), progress=False)
+        build_dataset(source, tmp_path / "d", tiny_options(), progress=False)
     monkeypatch.setattr(build_module, "card_markdown", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(source, tmp_path / "d", tiny_profile(), blur_seed=9, force=True, progress=False)
+        build_dataset(source, tmp_path / "d", tiny_options(blur_seed=9), force=True, progress=False)
     assert digest(tmp_path / "d") == before and read_dataset(tmp_path / "d").card["seeds"]["blur_train_val"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
@@ -167,12 +168,12 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path):
     source = tiny_source(test_per_class=2)
     with pytest.raises(ValueError, match="30 %"):
-        build_dataset(source, tmp_path / "f", tiny_profile(), BlurOptions(fraction=0.2), progress=False)
+        build_dataset(source, tmp_path / "f", tiny_options(blur=BlurOptions(fraction=0.2)), progress=False)
     too_many = type(tiny_profile())("big", (1000,) * 10, tiny_profile().groups)
     with pytest.raises(ValueError, match=r"more images than the source has: T-shirt/top \(1000 > "):
-        build_dataset(source, tmp_path / "f", too_many, allow_rule_break=True, progress=False)
+        build_dataset(source, tmp_path / "f", BuildOptions(profile=too_many, allow_rule_break=True), progress=False)
     with pytest.raises(ValueError, match="val_fraction"):
-        build_dataset(source, tmp_path / "f", tiny_profile(), val_fraction=1.0, progress=False)
+        build_dataset(source, tmp_path / "f", tiny_options(val_fraction=1.0), progress=False)
     assert not (tmp_path / "f").exists()
 
 

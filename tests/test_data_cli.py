@@ -55,6 +55,10 @@ def test_cifar_with_an_explicit_long_tail(tmp_path, capsys):
     assert dataset.groups == ["frequent"] * 4 + ["medium"] * 4 + ["rare"] * 2
     assert dataset.card["counts_after"]["test"] == [3] * 10 and dataset.card["image_size"] == 32
     assert dataset.load_images("test", progress=False).shape == (30, 32, 32, 3)
+    # dev takes what the long tail left over (40 - count per class), all of it: each class is short of 300.
+    left_over = [0] * 4 + [34] * 4 + [38] * 2
+    assert dataset.card["counts_after"]["dev"] == left_over
+    assert dataset.card["dev"]["short"] == dict(zip(dataset.class_names, left_over))
 
 
 def test_existing_output_needs_force(tmp_path, photos, capsys):
@@ -99,6 +103,7 @@ def test_fashion_mnist_data_root_with_an_exponential_profile(tmp_path, monkeypat
         (["--blur-fraction", "0.1"], "under the rule's minimum 0.3"),
         (["--blur-kinds", "gaussian,smear"], "non-empty subset"),
         (["--dataset", "folder"], "--dataset folder needs --folder"),
+        (["--dev-per-class", "-1"], "dev_per_class must be a non-negative integer"),
         (["--dataset", "cifar10", "--profile", "v1"], "CIFAR-10 batches not found"),
     ],
 )

@@ -20,9 +20,10 @@ def test_build_the_real_benchmark_dataset(tmp_path, capsys):
     assert sum(train_val) == 23400 and card["counts_after"]["test"] == [1000] * 10
     assert card["counts_after"]["val"] == [10, 10, 500, 80, 80, 80, 80, 500, 500, 500]
     assert card["counts_before"]["train"] == [6000] * 10
+    assert card["counts_after"]["dev"] == [300] * 10 and card["dev"]["short"] == {}  # 1000-5900 left over per class
     assert round(100 * card["frequent_share"], 1) == 85.5 and round(100 * card["smallest_share"], 2) == 0.43
     assert [card["groups"][n] for n in dataset.class_names] == V1_GROUPS == dataset.groups
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "dev"):
         labels = dataset.labels(split)
         blurred = np.array([r["blurred"] for r in dataset.split_rows(split)])
         for c in range(10):

@@ -1,22 +1,25 @@
 """Build a dataset directory: skew to a long tail, blur, score, write — all or nothing.
 
-The steps follow the FMNIST-LT-Blur v1 protocol (docs/ARCHITECTURE.md, train/):
+The steps follow the FMNIST-LT-Blur v1 protocol (docs/BENCHMARK.md), each a named function below:
 
-1. Long tail: per class, `profile.counts[c]` images drawn at random from the source's training pool
-   (`np.random.default_rng(seed)`, classes in order, `rng.permutation(members)[:count]`).
-2. Validation: the first round(val_fraction * count) of each class's draw (so a stratified share,
-   same generator), the rest is train.
-3. Test: the source's own test set, all of it, balanced as published. A source without one (a flat
-   image folder) gives a stratified `test_fraction` of every class first (`default_rng(seed)` too),
-   before the skew.
-4. Blur: exactly round(fraction * n) images of every class of every split (seed `blur_seed` for
-   train then val from one generator, `test_blur_seed` for test).
-5. Score: the Laplacian variance of every image through `features.compute_features` (the one path),
-   and the blur threshold fitted on the TRAIN split's scores against the blurred flags.
-6. Write PNGs, manifest.csv, card.json, card.md and plots inside `atomic_directory`, so an
-   interrupted build never leaves a directory that looks complete.
+1. `split_source` — test: the source's own test set, all of it, balanced as published. A source
+   without one (a flat image folder) gives a stratified `test_fraction` of every class first
+   (`default_rng(seed)`), before the skew; the rest is the training pool.
+2. `_select` — long tail: per class, `profile.counts[c]` images drawn at random from the pool
+   (`default_rng(seed)`, classes in order, `rng.permutation(members)[:count]`); validation is the
+   first round(val_fraction * count) of each class's draw, the rest is train.
+3. `_select_dev` — dev: per class min(dev_per_class, left over) of the pool images the long tail
+   did not take (`default_rng(dev_seed)`); its own generator, so train/val/test do not depend on it.
+4. `_choose_all_blurs` — exactly round(fraction * n) images of every class of every split (seed
+   `blur_seed` for train then val from one generator, `test_blur_seed` for test, `dev_blur_seed`
+   for dev).
+5. `_blur_and_score` — apply the blurs; the Laplacian variance of every image through
+   `features.compute_features` (the one path); the blur threshold fitted on the TRAIN split only.
+6. `_write` — PNGs, manifest.csv, card.json, card.md and plots inside `atomic_directory`, so an
+   interrupted build never leaves a directory that looks complete. Manifest rows go split by split
+   in `SPLITS` order (dev last), so adding dev left the train/val/test rows and files as they were.
 
-Same arguments, same bytes: every random draw comes from a seeded numpy Generator, and PNGs are
+Same options, same bytes: every random draw comes from a seeded numpy Generator, and PNGs are
 written by OpenCV with its fixed default settings.
 """
 
@@ -25,21 +28,100 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from features import DEFAULT_BLUR_THRESHOLD, FeatureConfig, blur_verdict, compute_features, fit_blur_threshold
+from features import DEFAULT_BLUR_THRESHOLD, FeatureConfig, fit_blur_threshold
 from features.atomic import atomic_directory
 from train.data.blurring import BlurOptions, apply_blurs, choose_blurs
-from train.data.datacard import card_markdown, write_plots
-from train.data.dataset_dir import MANIFEST_COLUMNS, SPLITS, DatasetDir, read_dataset
-from train.data.longtail import GROUP_RULE, RULE, LongTailProfile, natural_profile, round_half_up
+from train.data.datacard import card_markdown, make_card, write_plots
+from train.data.dataset_dir import MANIFEST_COLUMNS, DatasetDir, read_dataset
+from train.data.longtail import LongTailProfile, natural_profile, round_half_up
+from train.data.scoring import laplacian_scores
 from train.data.sources import SourceData
+from train.data.splits import DEV_BLUR_SEED, DEV_PER_CLASS, DEV_SEED, SPLITS
 
-SCORE_CHUNK = 4096  # images per compute_features call: bounded memory, a progress bar that moves
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build depends on besides the source pixels (the CLI's flags, validated once).
+
+    `profile=None` keeps every image (the natural profile, which leaves nothing for dev).
+    `test_fraction` is used only when the source has no test set of its own.
+    """
+
+    profile: LongTailProfile | None = None
+    blur: BlurOptions = field(default_factory=BlurOptions)
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    dev_per_class: int = DEV_PER_CLASS
+    seed: int = 0
+    blur_seed: int = 1
+    test_blur_seed: int = 2
+    dev_seed: int = DEV_SEED
+    dev_blur_seed: int = DEV_BLUR_SEED
+    allow_rule_break: bool = False
+    name: str | None = None
+
+    def check(self) -> None:
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1); got {self.val_fraction}")
+        if isinstance(self.dev_per_class, bool) or not isinstance(self.dev_per_class, int) or self.dev_per_class < 0:
+            raise ValueError(f"dev_per_class must be a non-negative integer; got {self.dev_per_class!r}")
+        self.blur.check(self.allow_rule_break)
+
+
+@dataclass(frozen=True)
+class SourcePools:
+    """Step 1's result: the pool the long tail draws from and the test set, with where each image came from."""
+
+    pool_x: np.ndarray
+    pool_y: np.ndarray
+    pool_index: np.ndarray  # index of each pool image in source.train_images
+    test_x: np.ndarray
+    test_y: np.ndarray
+    test_index: np.ndarray  # index in source.test_images, or in source.train_images when held out
+    test_origin: str        # how the test set was made, in words (for the card)
+    test_from_train: bool
+
+
+@dataclass
+class Split:
+    """One split before writing: its images (sharp until `_blur_and_score`), labels, blur specs, origin."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    source_index: np.ndarray  # index into source.train_images (or source.test_images when `from_test`)
+    from_test: bool
+    specs: list = field(default_factory=list)
+    scores: np.ndarray | None = None
+
+    @property
+    def blurred(self) -> np.ndarray:
+        return np.array([spec is not None for spec in self.specs], bool)
+
+
+@dataclass
+class BuildPlan:
+    """What will be written: the validated options and profile, and every split's images and blurs."""
+
+    source: SourceData
+    options: BuildOptions
+    profile: LongTailProfile
+    available: list[int]  # pool images per class, before the skew
+    test_origin: str
+    splits: dict[str, Split]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.source.class_names)
+
+    def counts(self, split: str) -> list[int]:
+        return [int(n) for n in np.bincount(self.splits[split].labels, minlength=self.num_classes)]
 
 
 def _slug(name: str) -> str:
@@ -61,26 +143,28 @@ def _hold_out_test(labels: np.ndarray, fraction: float, rng: np.random.Generator
     return is_test
 
 
-def split_source(source: SourceData, test_fraction: float = 0.2, seed: int = 0):
-    """(pool_x, pool_y, test_x, test_y, how the test set was made): step 3, before the skew."""
+def split_source(source: SourceData, test_fraction: float = 0.2, seed: int = 0) -> SourcePools:
+    """Step 1: the training pool and the test set, before the skew."""
+    x, y = source.train_images, source.train_labels
     if source.test_images is not None and source.test_labels is not None:
-        return source.train_images, source.train_labels, source.test_images, source.test_labels, "the source's own test set, all of it"
+        return SourcePools(x, y, np.arange(len(y)), source.test_images, source.test_labels,
+                           np.arange(len(source.test_labels)), "the source's own test set, all of it", False)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction}")
-    is_test = _hold_out_test(source.train_labels, test_fraction, np.random.default_rng(seed))
-    x, y = source.train_images, source.train_labels
+    is_test = _hold_out_test(y, test_fraction, np.random.default_rng(seed))
     origin = f"a stratified {100 * test_fraction:g} % of every class of the source (seed {seed}), held out before the skew"
-    return x[~is_test], y[~is_test], x[is_test], y[is_test], origin
+    pool, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    return SourcePools(x[pool], y[pool], pool, x[test], y[test], test, origin, True)
 
 
 def pool_counts(source: SourceData, test_fraction: float = 0.2, seed: int = 0) -> list[int]:
     """Images per class the long-tail draw can pick from (what a profile is sized against)."""
-    pool_y = split_source(source, test_fraction, seed)[1]
+    pool_y = split_source(source, test_fraction, seed).pool_y
     return [int(n) for n in np.bincount(pool_y, minlength=len(source.class_names))]
 
 
 def _select(labels: np.ndarray, profile: LongTailProfile, val_fraction: float, rng: np.random.Generator):
-    """Steps 1-2: the long-tail draw per class, its first share stratified into validation."""
+    """Step 2: the long-tail draw per class, its first share stratified into validation."""
     train_idx, val_idx = [], []
     for c, count in enumerate(profile.counts):
         members = np.flatnonzero(labels == c)
@@ -91,157 +175,120 @@ def _select(labels: np.ndarray, profile: LongTailProfile, val_fraction: float, r
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
-def _rgb(images: np.ndarray) -> np.ndarray:
-    return np.repeat(images[..., None], 3, axis=3) if images.ndim == 3 else images
+def _select_dev(labels: np.ndarray, taken: np.ndarray, per_class: int, num_classes: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Step 3: per class, min(per_class, left over) of the pool images the long tail did not take."""
+    left = np.ones(len(labels), bool)
+    left[taken] = False
+    chosen = [rng.permutation(np.flatnonzero(left & (labels == c)))[:per_class] for c in range(num_classes)]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def laplacian_scores(images: np.ndarray, size: int, desc: str, progress: bool = True) -> np.ndarray:
-    """Laplacian variance of every image through features.compute_features (the path inference uses)."""
-    scores = np.zeros(len(images), np.float64)
-    config = FeatureConfig(size=size)
-    for start in tqdm(range(0, len(images), SCORE_CHUNK), desc=desc, unit="chunk", disable=not progress):
-        scores[start : start + SCORE_CHUNK] = compute_features(_rgb(images[start : start + SCORE_CHUNK]), config).laplacian_var
-    return scores
-
-
-def _detection(scores: np.ndarray, truth: np.ndarray, threshold: float) -> dict:
-    verdict = blur_verdict(scores, threshold)
-    return {
-        "threshold": float(threshold),
-        "accuracy": float((verdict == truth).mean()) if len(truth) else 0.0,
-        "recall": float(verdict[truth].mean()) if truth.any() else 0.0,  # share of blurred images caught
-        "false_positive_rate": float(verdict[~truth].mean()) if (~truth).any() else 0.0,
-    }
-
-
-def build_dataset(
-    source: SourceData,
-    out: str | Path,
-    profile: LongTailProfile | None = None,
-    blur: BlurOptions = BlurOptions(),
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    blur_seed: int = 1,
-    test_blur_seed: int = 2,
-    force: bool = False,
-    allow_rule_break: bool = False,
-    progress: bool = True,
-    name: str | None = None,
-) -> DatasetDir:
-    """Build the dataset directory `out` from `source` and return it read back (`read_dataset`).
-
-    `profile=None` keeps every image (the natural profile). `test_fraction` is used only when the
-    source has no test set of its own. Everything is validated before any pixel is touched, so a
-    bad argument costs nothing; `out` must not exist unless `force` (then it is replaced only once
-    the new directory is complete).
-    """
-    out = Path(out)
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} already exists; pass --force to replace it")
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must lie in [0, 1); got {val_fraction}")
+def _check_profile(profile: LongTailProfile, available: list[int], source: SourceData, allow_rule_break: bool) -> None:
     k = len(source.class_names)
-    pool_x, pool_y, test_x, test_y, test_origin = split_source(source, test_fraction, seed)
-    available = np.bincount(pool_y, minlength=k)
-    profile = profile or natural_profile([int(a) for a in available])
     if len(profile.counts) != k:
         raise ValueError(f"profile has {len(profile.counts)} classes, the source has {k}")
     short = [f"{source.class_names[c]} ({profile.counts[c]} > {available[c]})" for c in range(k) if profile.counts[c] > available[c]]
     if short:
         raise ValueError("profile asks for more images than the source has: " + ", ".join(short))
     profile.check(allow_rule_break)
-    blur.check(allow_rule_break)
 
-    train_idx, val_idx = _select(pool_y, profile, val_fraction, np.random.default_rng(seed))
-    splits = {
-        "train": (pool_x[train_idx], pool_y[train_idx]),
-        "val": (pool_x[val_idx], pool_y[val_idx]),
-        "test": (test_x, test_y),
-    }
-    blur_rng = np.random.default_rng(blur_seed)
-    specs = {"train": choose_blurs(splits["train"][1], blur, blur_rng), "val": choose_blurs(splits["val"][1], blur, blur_rng)}
-    specs["test"] = choose_blurs(splits["test"][1], blur, np.random.default_rng(test_blur_seed))
-    images = {s: apply_blurs(splits[s][0], specs[s], f"blurring {s}", progress) for s in SPLITS}
 
-    size = int(pool_x.shape[1])
-    scores = {s: laplacian_scores(images[s], size, f"scoring {s}", progress) for s in SPLITS}
-    truth = {s: np.array([spec is not None for spec in specs[s]], bool) for s in SPLITS}
+def plan_build(source: SourceData, options: BuildOptions) -> BuildPlan:
+    """Steps 1-4: validate, draw every split and choose its blurs; no pixel is blurred yet."""
+    options.check()
+    pools = split_source(source, options.test_fraction, options.seed)
+    available = [int(a) for a in np.bincount(pools.pool_y, minlength=len(source.class_names))]
+    profile = options.profile or natural_profile(available)
+    _check_profile(profile, available, source, options.allow_rule_break)
+    train_idx, val_idx = _select(pools.pool_y, profile, options.val_fraction, np.random.default_rng(options.seed))
+    dev_idx = _select_dev(pools.pool_y, np.concatenate([train_idx, val_idx]), options.dev_per_class,
+                          len(source.class_names), np.random.default_rng(options.dev_seed))
+
+    def from_pool(idx: np.ndarray) -> Split:
+        return Split(pools.pool_x[idx], pools.pool_y[idx], pools.pool_index[idx], from_test=False)
+
+    splits = {"train": from_pool(train_idx), "val": from_pool(val_idx),
+              "test": Split(pools.test_x, pools.test_y, pools.test_index, from_test=not pools.test_from_train),
+              "dev": from_pool(dev_idx)}
+    _choose_all_blurs(splits, options)
+    return BuildPlan(source, options, profile, available, pools.test_origin, splits)
+
+
+def _choose_all_blurs(splits: dict[str, Split], options: BuildOptions) -> None:
+    """Step 4: train then val from one generator (the v1 order), test and dev from their own."""
+    blur_rng = np.random.default_rng(options.blur_seed)
+    for name in ("train", "val"):
+        splits[name].specs = choose_blurs(splits[name].labels, options.blur, blur_rng)
+    splits["test"].specs = choose_blurs(splits["test"].labels, options.blur, np.random.default_rng(options.test_blur_seed))
+    splits["dev"].specs = choose_blurs(splits["dev"].labels, options.blur, np.random.default_rng(options.dev_blur_seed))
+
+
+def _blur_and_score(plan: BuildPlan, progress: bool) -> FeatureConfig:
+    """Step 5: blur every split, score every image; returns the FeatureConfig with the train-fitted threshold."""
+    size = plan.source.image_size
+    for name, split in plan.splits.items():
+        split.images = apply_blurs(split.images, split.specs, f"blurring {name}", progress)
+        split.scores = laplacian_scores(split.images, size, f"scoring {name}", progress)
+    train = plan.splits["train"]
     # A threshold needs both blurred and sharp training images; --blur-fraction 0 (or 1) keeps the default.
-    fitted = bool(truth["train"].any() and not truth["train"].all())
-    threshold = fit_blur_threshold(scores["train"], truth["train"]) if fitted else DEFAULT_BLUR_THRESHOLD
-    feature_config = FeatureConfig(size=size, blur_threshold=threshold)
+    fitted = bool(train.blurred.any() and not train.blurred.all())
+    threshold = fit_blur_threshold(train.scores, train.blurred) if fitted else DEFAULT_BLUR_THRESHOLD
+    return FeatureConfig(size=size, blur_threshold=threshold)
 
-    groups = {source.class_names[c]: profile.groups[c] for c in range(k)}
-    counts_after = {s: [int(n) for n in np.bincount(splits[s][1], minlength=k)] for s in SPLITS}
-    blurred_share = {
-        s: [float(truth[s][splits[s][1] == c].mean()) if counts_after[s][c] else 0.0 for c in range(k)] for s in SPLITS
-    }
-    card = {
-        "name": name or out.name,
-        "dataset": source.name,
-        "source": source.description,
-        "class_names": list(source.class_names),
-        "groups": groups,
-        "profile": profile.name,
-        "rule": RULE,
-        "group_rule": GROUP_RULE,
-        "rule_problems": profile.rule_problems(),
-        "rule_followed": not profile.rule_problems() and blur.fraction >= blur.minimum,
-        "counts_before": {"train": [int(a) for a in available], "test": [int(n) for n in np.bincount(test_y, minlength=k)]},
-        "counts_after": counts_after,
-        "shares": profile.shares,
-        "frequent_share": profile.frequent_share,
-        "smallest_share": min(profile.shares),
-        "blurred_share": blurred_share,
-        "blur": {
-            "fraction": blur.fraction,
-            "minimum_fraction": blur.minimum,
-            "kinds": list(blur.kinds),
-            "ranges": {kind: list(r) for kind, r in blur.ranges.items() if kind in blur.kinds},
-        },
-        "seeds": {"selection": seed, "validation": seed, "blur_train_val": blur_seed, "blur_test": test_blur_seed},
-        "val_fraction": val_fraction,
-        "test_origin": test_origin,
-        "image_size": size,
-        "channels": 1 if pool_x.ndim == 3 else 3,
-        "feature_config": feature_config.to_dict(),
-        "blur_threshold_fitted": fitted,
-        "blur_threshold_default": DEFAULT_BLUR_THRESHOLD,
-        "blur_detection": {
-            "split": "train",
-            "fitted": _detection(scores["train"], truth["train"], threshold),
-            "default": _detection(scores["train"], truth["train"], DEFAULT_BLUR_THRESHOLD),
-        },
-        "skipped_files": list(source.skipped),
-    }
 
+def _manifest_row(image_id: str, split: str, rel: str, c: int, plan: BuildPlan, spec, score: float) -> list:
+    name = plan.source.class_names[c]
+    return [
+        image_id, split, rel, c, name, plan.profile.groups[c],
+        int(spec is not None), spec.kind if spec else "", f"{spec.param:.4f}" if spec else "",
+        f"{spec.angle:.2f}" if spec and spec.angle is not None else "", f"{score:.4f}",
+    ]
+
+
+def _write_split(tmp: Path, name: str, split: Split, plan: BuildPlan, writer, progress: bool) -> None:
+    folders = [class_folder(c, n) for c, n in enumerate(plan.source.class_names)]
+    for folder in folders:
+        (tmp / "images" / name / folder).mkdir(parents=True, exist_ok=True)
+    for i in tqdm(range(len(split.labels)), desc=f"writing {name}", unit="img", disable=not progress):
+        c = int(split.labels[i])
+        image_id = f"{name}-{i:05d}"
+        rel = f"images/{name}/{folders[c]}/{image_id}.png"
+        image = split.images[i]
+        ok, png = cv2.imencode(".png", image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError(f"could not encode {rel} as PNG")
+        (tmp / rel).write_bytes(png.tobytes())
+        writer.writerow(_manifest_row(image_id, name, rel, c, plan, split.specs[i], float(split.scores[i])))
+
+
+def _write(plan: BuildPlan, card: dict, out: Path, force: bool, progress: bool) -> None:
+    """Step 6: everything inside one atomic directory; card.json last (its presence means complete)."""
     with atomic_directory(out, force=force) as tmp:
         manifest = io.StringIO()
         writer = csv.writer(manifest, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
-        folders = [class_folder(c, n) for c, n in enumerate(source.class_names)]
-        for split in SPLITS:
-            for folder in folders:
-                (tmp / "images" / split / folder).mkdir(parents=True, exist_ok=True)
-            labels = splits[split][1]
-            for i in tqdm(range(len(labels)), desc=f"writing {split}", unit="img", disable=not progress):
-                c = int(labels[i])
-                image_id = f"{split}-{i:05d}"
-                rel = f"images/{split}/{folders[c]}/{image_id}.png"
-                image = images[split][i]
-                ok, png = cv2.imencode(".png", image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                if not ok:
-                    raise OSError(f"could not encode {rel} as PNG")
-                (tmp / rel).write_bytes(png.tobytes())
-                spec = specs[split][i]
-                writer.writerow([
-                    image_id, split, rel, c, source.class_names[c], groups[source.class_names[c]],
-                    int(spec is not None), spec.kind if spec else "", f"{spec.param:.4f}" if spec else "",
-                    f"{spec.angle:.2f}" if spec and spec.angle is not None else "", f"{scores[split][i]:.4f}",
-                ])
+        for name in SPLITS:
+            if name != "dev" or len(plan.splits[name].labels):  # no dev: no empty dev folders
+                _write_split(tmp, name, plan.splits[name], plan, writer, progress)
         (tmp / "manifest.csv").write_text(manifest.getvalue())
         card["plots"] = write_plots(card, tmp / "plots")
         (tmp / "card.md").write_text(card_markdown(card))
-        (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")  # last: its presence means complete
+        (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def build_dataset(source: SourceData, out: str | Path, options: BuildOptions = BuildOptions(), force: bool = False,
+                  progress: bool = True) -> DatasetDir:
+    """Build the dataset directory `out` from `source` and return it read back (`read_dataset`).
+
+    Everything is validated before any pixel is touched, so a bad option costs nothing; `out` must
+    not exist unless `force` (then it is replaced only once the new directory is complete).
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} already exists; pass --force to replace it")
+    plan = plan_build(source, options)
+    feature_config = _blur_and_score(plan, progress)
+    card = make_card(plan, feature_config, options.name or out.name)
+    _write(plan, card, out, force, progress)
     return read_dataset(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from train.data.splits import DEV_BLUR_SEED, DEV_PER_CLASS, DEV_SEED
 
 DESCRIPTION = """\
 Skew a public dataset to a long tail, blur an exact share (at least 30 %) of every class, and
@@ -67,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tail.add_argument("--counts", type=_counts, help="explicit per-class counts, comma-separated, in class order")
     tail.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the skewed set (default 0.1)")
     tail.add_argument("--seed", type=int, default=0, help="seed of the long-tail draw and the validation/test split (default 0)")
+    dev = parser.add_argument_group("dev split (balanced, from the pool images the long tail left over; never trained on)")
+    dev.add_argument("--dev-per-class", type=int, default=DEV_PER_CLASS,
+                     help=f"dev images per class, fewer where less is left over; 0 = no dev split (default {DEV_PER_CLASS})")
+    dev.add_argument("--dev-seed", type=int, default=DEV_SEED, help=f"seed of the dev draw (default {DEV_SEED})")
+    dev.add_argument("--dev-blur-seed", type=int, default=DEV_BLUR_SEED, help=f"blur seed of dev (default {DEV_BLUR_SEED})")
     blur = parser.add_argument_group("blur")
     blur.add_argument("--blur-fraction", type=float, default=0.4, help="exact share of every class to blur (default 0.4, at least 0.3)")
     blur.add_argument("--blur-kinds", type=_kinds, default=None, help="comma-separated subset of gaussian,motion,defocus (default all)")
@@ -109,33 +115,47 @@ def _profile(args: argparse.Namespace, available: list[int]):
     return natural_profile(available)
 
 
-def run(args: argparse.Namespace) -> int:
+def _options(args: argparse.Namespace):
+    """Every flag but the profile (which needs the source's counts), validated before anything is read."""
     from train.data.blurring import BlurOptions
-    from train.data.build import build_dataset, pool_counts
+    from train.data.build import BuildOptions
+
+    blur = BlurOptions(fraction=args.blur_fraction, **({"kinds": args.blur_kinds} if args.blur_kinds is not None else {}))
+    options = BuildOptions(
+        blur=blur, val_fraction=args.val_fraction, test_fraction=args.test_fraction, dev_per_class=args.dev_per_class,
+        seed=args.seed, blur_seed=args.blur_seed, test_blur_seed=args.test_blur_seed, dev_seed=args.dev_seed,
+        dev_blur_seed=args.dev_blur_seed, allow_rule_break=args.allow_rule_break,
+    )
+    options.check()
+    return options
+
+
+def _source(args: argparse.Namespace):
     from train.data.sources import load_cifar10, load_fashion_mnist, load_image_folder
+
+    if args.dataset == "fashion-mnist":
+        return load_fashion_mnist(args.data_root, args.download)
+    if args.dataset == "cifar10":
+        return load_cifar10(args.data_root, args.download)
+    if args.folder is None:
+        raise ValueError("--dataset folder needs --folder PATH")
+    return load_image_folder(args.folder, args.image_size, not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from train.data.build import build_dataset, pool_counts
 
     if args.out.exists() and not args.force:
         raise FileExistsError(f"{args.out} already exists; pass --force to replace it")
     if args.folder is not None and args.dataset != "folder":
         raise ValueError("--folder goes with --dataset folder")
-    blur = BlurOptions(fraction=args.blur_fraction, **({"kinds": args.blur_kinds} if args.blur_kinds is not None else {}))
-    blur.check(args.allow_rule_break)  # before reading anything
-    if args.dataset == "fashion-mnist":
-        source = load_fashion_mnist(args.data_root, args.download)
-    elif args.dataset == "cifar10":
-        source = load_cifar10(args.data_root, args.download)
-    else:
-        if args.folder is None:
-            raise ValueError("--dataset folder needs --folder PATH")
-        source = load_image_folder(args.folder, args.image_size, not args.no_progress)
-
-    available = pool_counts(source, args.test_fraction, args.seed)
-    dataset = build_dataset(
-        source, args.out, _profile(args, available), blur,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, blur_seed=args.blur_seed,
-        test_blur_seed=args.test_blur_seed, force=args.force, allow_rule_break=args.allow_rule_break,
-        progress=not args.no_progress,
-    )
+    options = _options(args)
+    source = _source(args)
+    profile = _profile(args, pool_counts(source, args.test_fraction, args.seed))
+    dataset = build_dataset(source, args.out, dataclasses.replace(options, profile=profile), force=args.force,
+                            progress=not args.no_progress)
     _summary(dataset)
     return 0
 
@@ -146,7 +166,7 @@ def _summary(dataset) -> None:
     for i, name in enumerate(dataset.class_names):
         print(
             f"  {name:<14} {card['groups'][name]:<9} train {card['counts_after']['train'][i]:>6}  val {card['counts_after']['val'][i]:>5}"
-            f"  test {card['counts_after']['test'][i]:>5}  share {100 * card['shares'][i]:6.2f} %"
+            f"  test {card['counts_after']['test'][i]:>5}  dev {card['counts_after']['dev'][i]:>4}  share {100 * card['shares'][i]:6.2f} %"
             f"  blurred {100 * card['blurred_share']['train'][i]:3.0f} %"
         )
     rule = "followed" if card["rule_followed"] else "BROKEN (allowed): " + "; ".join(card["rule_problems"] or ["blur share under 30 %"])

@@ -17,12 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 from features import FeatureConfig, load_image
+from train.data.splits import SPLITS
 
 MANIFEST_COLUMNS = [
     "id", "split", "path", "label", "class_name", "group", "blurred", "blur_kind", "blur_param", "blur_angle",
     "laplacian_var",
 ]
-SPLITS = ("train", "val", "test")
 
 
 def _typed(row: dict[str, str], line: int, path: Path, num_classes: int) -> dict:
@@ -59,6 +59,21 @@ class DatasetDir:
             raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
         return [r for r in self.rows if r["split"] == split]
 
+    @property
+    def splits(self) -> list[str]:
+        """The splits that hold images, in SPLITS order (a dataset built before dev existed has none)."""
+        present = {r["split"] for r in self.rows}
+        return [s for s in SPLITS if s in present]
+
+    def require_split(self, split: str) -> list[dict]:
+        """The rows of `split`; ValueError saying why when it has none."""
+        rows = self.split_rows(split)
+        if not rows:
+            hint = (" (built before the dev split existed, or its profile left no images over; rebuild with "
+                    "'blurfuse data' to get one)" if split == "dev" else "")
+            raise ValueError(f"split {split!r} of {self.root} has no images{hint}")
+        return rows
+
     def labels(self, split: str) -> np.ndarray:
         return np.array([r["label"] for r in self.split_rows(split)], dtype=np.int64)
 
@@ -68,7 +83,7 @@ class DatasetDir:
 
     def load_images(self, split: str, progress: bool = True) -> np.ndarray:
         """All images of a split as an (N, H, W, 3) uint8 batch, in manifest order."""
-        rows = self.split_rows(split)
+        rows = self.require_split(split)
 
         def read(row: dict) -> np.ndarray:
             image = cv2.imread(str(self.root / row["path"]), cv2.IMREAD_UNCHANGED)
@@ -80,8 +95,6 @@ class DatasetDir:
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             images = list(tqdm(pool.map(read, rows), total=len(rows), desc=f"loading {split}", unit="img", disable=not progress))
-        if not images:
-            raise ValueError(f"split {split!r} of {self.root} is empty")
         return np.stack(images)
 
 

@@ -3,7 +3,8 @@
 It composes the other subcommands through their own argument parsers, so `run` can never drift
 from what a user gets by running the steps by hand. Each step is skipped when its finished output
 already exists (outputs only appear complete, see `features.atomic`), so re-running `make run`
-after an interruption picks up where it stopped: an unfinished training run is resumed.
+after an interruption picks up where it stopped. A training run is finished only when its
+`RUN_COMPLETE.json` marker (written last, see `train.resume`) says so; otherwise it is resumed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _step(argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from train.resume import run_complete
+
     data, out = args.data, args.out
     if (data / "manifest.csv").is_file() and (data / "card.json").is_file():
         print(f"==> dataset {data} exists; reusing it")
@@ -53,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
             argv += ["--data-root", str(args.data_root)]
         _step(argv)
 
-    if (out / "model.safetensors").is_file() and (out / "model.json").is_file():
-        print(f"==> model {out} exists; reusing it")
+    if run_complete(out):
+        print(f"==> model {out} exists and its training finished; reusing it")
     else:
+        # A checkpoint alone proves nothing: it appears after the first improving epoch. Without
+        # the completion marker the run is unfinished, and training continues where it stopped.
         argv = ["train", "--data", str(data), "--out", str(out), "--recipe", args.recipe]
         if out.exists():
             argv.append("--resume")

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from features import BLUR_KINDS
 from features.atomic import atomic_write_json, atomic_write_text
+from features.groups import GROUPS, group_means, nanmean, per_class_recall
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
@@ -352,18 +353,14 @@ def evaluate(model, split: SplitArrays, model_cfg: ModelConfig, device: torch.de
         blur_logits.append(out["blur_logit"].float().cpu())
     logits_t, labels = torch.cat(logits), torch.from_numpy(split.labels)
     predicted = logits_t.argmax(1).numpy()
-    k = model_cfg.num_classes
-    recall = np.array([(predicted[split.labels == c] == c).mean() if (split.labels == c).any() else np.nan for c in range(k)])
-    groups = np.array(model_cfg.groups)
-    group_recall = {g: float(np.nanmean(recall[groups == g])) if (groups == g).any() else float("nan") for g in ("rare", "medium", "frequent")}
+    recall = per_class_recall(split.labels, predicted, model_cfg.num_classes)
+    group_recall = group_means(recall, model_cfg.groups)
     blur_pred = torch.cat(blur_logits).numpy() > 0
     return {
         "val_loss": float(F.cross_entropy(logits_t, labels)),
         "val_top1": float((predicted == split.labels).mean()),
-        "val_balanced_acc": float(np.nanmean(recall)),
-        "val_rare_recall": group_recall["rare"],
-        "val_medium_recall": group_recall["medium"],
-        "val_frequent_recall": group_recall["frequent"],
+        "val_balanced_acc": float(nanmean(recall)),
+        **{f"val_{g}_recall": float(group_recall.get(g, np.nan)) for g in GROUPS},
         "val_blur_head_acc": float((blur_pred == split.blurred_truth).mean()),
     }
 

@@ -98,7 +98,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "input_size": 32,
         "rebalance_from_epoch": 1,
         "blur_augment": 0.3,
-        "epochs": 2,
+        "epochs": 3,  # three, so an interrupted smoke run has epochs both before and after the interruption
         "samples_per_epoch": 128,
         "batch_size": 32,
         "warmup_fraction": 0.1,

@@ -84,22 +84,24 @@ def test_upload_shows_prediction_edge_map_gradcam_and_verdict(client, run_dir, t
     assert 'id="gradcam" src="data:image/png;base64,' in page
     assert ("Blurred" if expected.blurred else "Sharp") in page
     assert page.count("<meter") == 5
+    assert ('id="rare-notice"' in page) == (expected.group == "rare")
 
 
-def test_rare_prediction_shows_training_count_and_measured_recall(client, app, run_dir, test_image, monkeypatch):
-    predictor = app.extensions["blurfuse"].predictor
-    original = predictor._predictions
-
-    def force_rare(*args, **kwargs):
-        predictions = original(*args, **kwargs)
-        for p in predictions:
-            p.class_index, p.class_name, p.group = 0, predictor.config.class_names[0], "rare"
-        return predictions
-
-    monkeypatch.setattr(predictor, "_predictions", force_rare)
-    page = upload(client, test_image).get_data(as_text=True)
+def test_rare_prediction_shows_training_count_and_measured_recall(run_dir, test_image, tmp_path):
+    """A checkpoint whose classes are all rare, injected as the app's predictor: every answer is rare."""
+    rare_run = tmp_path / "rare-run"
+    shutil.copytree(run_dir, rare_run)
+    config = json.loads((rare_run / "model.json").read_text())
+    config["groups"] = ["rare"] * len(config["class_names"])
+    (rare_run / "model.json").write_text(json.dumps(config))
+    predictor = Predictor.from_checkpoint(rare_run)
+    app = create_app({"PREDICTOR": predictor, "MODEL_PATH": rare_run, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"})
+    expected = predictor.predict(test_image)
+    page = upload(app.test_client(), test_image).get_data(as_text=True)
     assert 'id="rare-notice"' in page
-    assert f"only {predictor.config.train_counts[0]} training images" in page and "25.0 %" in page
+    recall = 0.25 + 0.05 * expected.class_index  # what run_dir's report says for that class
+    assert f"only {predictor.config.train_counts[expected.class_index]} training images" in page
+    assert f"{100 * recall:.1f} %" in page
 
 
 def test_sample_pages_model_page_and_report(client):

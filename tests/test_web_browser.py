@@ -1,8 +1,14 @@
-"""End to end in real headless Chromium: upload through the form, see the answer, keep a screenshot."""
+"""End to end in real headless Chromium: upload through the form, see the answer, keep a screenshot;
+follow the report link of an app served the way `make run` serves it."""
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -58,3 +64,55 @@ def test_upload_through_the_form_in_chromium(server, tiny_dataset, tmp_path):
     assert screenshot.stat().st_size > 20000
     assert not [e for e in errors if "Content Security Policy" in e]
     shutil.copy(screenshot, Path("/tmp") / "blurfuse-web-result.png")
+
+
+@pytest.fixture
+def served_like_make_run(tiny_checkpoint, tmp_path):
+    """`blurfuse serve --model runs/default` in a subprocess whose working directory holds runs/default,
+    as `make run` does: the run dir reaches the app as a relative path."""
+    run = tmp_path / "runs" / "default"
+    shutil.copytree(tiny_checkpoint, run)
+    (run / "report").mkdir()
+    (run / "report" / "index.html").write_text('<html><body><h1 id="report-title">Evaluation report</h1></body></html>')
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    server = subprocess.Popen([sys.executable, "-m", "blurfuse.cli", "serve", "--model", "runs/default",
+                               "--port", str(port), "--threads", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"blurfuse serve exited early:\n{server.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"blurfuse serve did not answer within {timeout:.0f} s")
+
+
+@pytest.mark.browser
+def test_report_link_of_an_app_served_with_a_relative_model_path(served_like_make_run):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install chromium (make test does it)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{served_like_make_run}/model")
+        with page.expect_navigation() as navigation:
+            page.click("text=Open the analysis report")
+        response = navigation.value
+        assert response is not None and response.status == 200
+        assert page.inner_text("#report-title") == "Evaluation report"
+        browser.close()

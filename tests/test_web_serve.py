@@ -55,3 +55,11 @@ def test_basic_auth_format():
     for bad in ("nocolon", ":password1", "user:short"):
         with pytest.raises(ValueError, match="user:pass"):
             tunnel.check_basic_auth(bad)
+
+
+def test_serve_makes_a_relative_model_path_absolute_against_the_working_directory(tmp_path, monkeypatch):
+    from blurfuse.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["serve", "--model", "runs/default"])
+    assert args.model == tmp_path.resolve() / "runs" / "default"

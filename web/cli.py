@@ -15,13 +15,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve the upload page and the JSON API with waitress. The model is loaded once at start-up. "
         "--ngrok opens a public URL (token from NGROK_AUTHTOKEN).",
     )
-    parser.add_argument("--model", type=Path, required=True, help="training run dir (holds model.safetensors + model.json)")
+    parser.add_argument("--model", type=absolute_path, required=True,
+                        help="training run dir (holds model.safetensors + model.json)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=4, help="worker threads (default %(default)s)")
     parser.add_argument("--ngrok", action="store_true", help="also open a public ngrok tunnel (needs NGROK_AUTHTOKEN)")
     parser.add_argument("--basic-auth", metavar="USER:PASS", help="require HTTP basic auth on the ngrok URL (recommended)")
     parser.set_defaults(func=run)
+
+
+def absolute_path(text: str) -> Path:
+    """A command-line path made absolute against the working directory, once, at parse time.
+
+    Flask resolves a relative directory against the web package, not the working directory, so a
+    relative run dir (`make run` passes `runs/default`) would make the report link answer 404.
+    """
+    return Path(text).expanduser().resolve()
 
 
 def validate(args: argparse.Namespace) -> None:

@@ -38,7 +38,8 @@ class ModelContext:
             if model_path is None:
                 raise ValueError("the web app needs a model: set MODEL_PATH (a run dir) or PREDICTOR in its config")
             predictor = Predictor.from_checkpoint(model_path)
-        run_dir = Path(model_path) if model_path is not None else None
+        # Absolute here too: the app factory is the boundary for callers other than the CLI.
+        run_dir = Path(model_path).resolve() if model_path is not None else None
         if run_dir is not None and run_dir.is_file():
             run_dir = run_dir.parent
         return cls(predictor, run_dir, _report_recall(run_dir), _samples(predictor))

@@ -12,7 +12,6 @@ import pytest
 from analysis.ablate import COLUMNS, budget_schedule, comparison_row, write_comparison
 from analysis.measure import compute_metrics
 from blurfuse.cli import main
-from tests.test_analysis_metrics import make_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -25,7 +24,7 @@ def test_budget_schedule_spends_the_same_budget_whatever_the_recipe():
         budget_schedule(0, epochs=1, batch_size=1)
 
 
-def test_comparison_files_hold_one_row_per_variant(tmp_path):
+def test_comparison_files_hold_one_row_per_variant(tmp_path, make_table):
     rows = []
     for name, rare_cost in (("fused", 0.05), ("rgb_only", 0.3)):
         metrics = compute_metrics(make_table(n=600, rare_cost=rare_cost), 120.0, n_resamples=50)

@@ -11,35 +11,6 @@ from analysis.bootstrap import bootstrap, identity_indices, stratified_indices
 from analysis.measure import compute_metrics
 from analysis.table import PredictionTable
 
-NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"]
-GROUPS = ["rare", "rare", "frequent", "frequent", "medium", "medium"]
-
-
-def make_table(n: int = 600, seed: int = 0, accuracy: float = 0.8, blur_cost: float = 0.1, rare_cost: float = 0.2,
-               learned_blur: bool = True) -> PredictionTable:
-    """Hand-made predictions with a controllable rare-class and blur penalty."""
-    rng = np.random.default_rng(seed)
-    c = len(NAMES)
-    labels = np.repeat(np.arange(c), n // c)
-    n = labels.size
-    blurred = rng.random(n) < 0.4
-    rare = np.isin(labels, [0, 1])
-    p_right = np.clip(accuracy - blur_cost * blurred - rare_cost * rare, 0.0, 1.0)
-    predicted = np.where(rng.random(n) < p_right, labels, (labels + rng.integers(1, c, n)) % c)
-    probs = rng.dirichlet(np.ones(c), n)
-    probs[np.arange(n), predicted] += 1.5
-    probs /= probs.sum(axis=1, keepdims=True)
-    kinds = np.array(["gaussian", "motion", "defocus"])[rng.integers(0, 3, n)]
-    kinds = np.where(blurred, kinds, "")
-    param = np.where(blurred, rng.uniform(1.0, 2.0, n), np.nan)
-    motion = kinds == "motion"
-    param[motion] = rng.integers(3, 8, motion.sum())
-    lap = np.exp(rng.normal(5.0, 1.0, n) - 1.5 * blurred)
-    blur_prob = np.clip(0.6 * blurred + 0.5 * rng.random(n), 0, 1) if learned_blur else np.full(n, np.nan)
-    return PredictionTable(NAMES, GROUPS, np.array([f"img{i}" for i in range(n)]), labels, predicted, probs, blurred,
-                           kinds, param, lap, lap < 120.0, blur_prob, edge_path=["canny"] * n)
-
-
 def test_classification_metrics_match_sklearn():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 5, 300)
@@ -140,7 +111,7 @@ def test_bootstrap_is_reproducible_with_a_seed():
     assert (a.low, a.high) != (c.low, c.high)
 
 
-def test_compute_metrics_agrees_with_sklearn_and_reports_gaps():
+def test_compute_metrics_agrees_with_sklearn_and_reports_gaps(make_table):
     table = make_table(n=1200, rare_cost=0.3, blur_cost=0.2)
     m = compute_metrics(table, fitted_threshold=120.0, n_resamples=300)
     y, p = table.labels, table.predicted
@@ -148,14 +119,14 @@ def test_compute_metrics_agrees_with_sklearn_and_reports_gaps():
     assert m["overall"]["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p), abs=1e-6)
     assert m["overall"]["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"), abs=1e-6)
     recall = skm.recall_score(y, p, average=None)
-    for i, name in enumerate(NAMES):
+    for i, name in enumerate(table.class_names):
         entry = m["per_class"][name]
         assert entry["recall"] == pytest.approx(recall[i], abs=1e-6)
         assert entry["recall_ci"][0] <= entry["recall"] <= entry["recall_ci"][1]
         sharp = ~table.blurred & (y == i)
         assert entry["recall_sharp"] == pytest.approx(np.mean(p[sharp] == i), abs=1e-6)
-    frequent = np.mean([recall[i] for i, g in enumerate(GROUPS) if g == "frequent"])
-    rare = np.mean([recall[i] for i, g in enumerate(GROUPS) if g == "rare"])
+    frequent = np.mean([recall[i] for i, g in enumerate(table.groups) if g == "frequent"])
+    rare = np.mean([recall[i] for i, g in enumerate(table.groups) if g == "rare"])
     gap = m["gaps"]["frequent_minus_rare_recall"]
     assert gap["points"] == pytest.approx(100 * (frequent - rare), abs=1e-4)
     assert gap["significant"] and gap["ci_points"][0] > 0  # a 30-point penalty on 400 images is real
@@ -173,7 +144,7 @@ def test_compute_metrics_agrees_with_sklearn_and_reports_gaps():
     assert m["rare_confusions"].keys() == {"T-shirt/top", "Trouser"}
 
 
-def test_compute_metrics_without_learned_head_and_bad_threshold():
+def test_compute_metrics_without_learned_head_and_bad_threshold(make_table):
     table = make_table(learned_blur=False)
     m = compute_metrics(table, fitted_threshold=90.0, n_resamples=50)
     assert m["blur_detection"]["learned_head"] is None

@@ -14,7 +14,6 @@ import pytest
 from analysis.evaluate import Evaluation
 from analysis.report import SECTIONS, card_counts, write_report
 from blurfuse.cli import main
-from tests.test_analysis_metrics import NAMES, make_table
 
 FIGURES = {"class_counts", "per_class_recall", "group_blur_heatmap", "confusion_matrix", "laplacian_histogram",
            "roc_curves", "rare_gallery"}
@@ -22,7 +21,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EMBEDDED = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
-def _synthetic_evaluation(n: int = 300) -> Evaluation:
+def _synthetic_evaluation(make_table, n: int = 300) -> Evaluation:
     table = make_table(n=n)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (table.n, 28, 28, 3), dtype=np.uint8)
@@ -32,6 +31,7 @@ def _synthetic_evaluation(n: int = 300) -> Evaluation:
 
 PROVENANCE = {"model": "/runs/x", "data": "/data/y", "split": "test", "backbone": "tf_efficientnet_lite0",
               "branches": ["rgb", "edge", "blur"], "input_size": 32, "model_version": "0.1.0"}
+NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"]  # make_table's classes
 CARD = {"counts_before": {"train": {n: 6000 for n in NAMES}}, "counts_after": {"train": [100, 100, 5000, 5000, 800, 800]}}
 
 
@@ -63,8 +63,9 @@ def _check_report_dir(out: Path, n_images: int, class_names: list[str]) -> dict:
     return metrics
 
 
-def test_report_writes_every_figure_embedded_and_the_same_numbers(tmp_path):
-    evaluation = _synthetic_evaluation()
+def test_report_writes_every_figure_embedded_and_the_same_numbers(tmp_path, make_table):
+    evaluation = _synthetic_evaluation(make_table)
+    assert evaluation.table.class_names == NAMES
     index = write_report(evaluation, tmp_path / "report", CARD, 120.0, PROVENANCE, n_resamples=100)
     assert index == tmp_path / "report" / "index.html"
     metrics = _check_report_dir(tmp_path / "report", evaluation.table.n, NAMES)
@@ -74,8 +75,8 @@ def test_report_writes_every_figure_embedded_and_the_same_numbers(tmp_path):
     assert [h for h, _ in SECTIONS][0] in page
 
 
-def test_report_dir_is_replaced_only_with_force(tmp_path):
-    evaluation = _synthetic_evaluation(120)
+def test_report_dir_is_replaced_only_with_force(tmp_path, make_table):
+    evaluation = _synthetic_evaluation(make_table, 120)
     out = tmp_path / "report"
     write_report(evaluation, out, CARD, 120.0, PROVENANCE, n_resamples=20)
     (out / "stale.txt").write_text("old")

@@ -6,7 +6,6 @@ import copy
 
 from analysis.measure import compute_metrics
 from analysis.summary import summarize
-from tests.test_analysis_metrics import make_table
 
 
 def _sentence(sentences: list[str], word: str) -> str:
@@ -15,7 +14,7 @@ def _sentence(sentences: list[str], word: str) -> str:
     return matches[0]
 
 
-def test_large_rare_and_blur_penalties_are_reported_with_numbers_and_intervals():
+def test_large_rare_and_blur_penalties_are_reported_with_numbers_and_intervals(make_table):
     metrics = compute_metrics(make_table(n=1200, rare_cost=0.35, blur_cost=0.25), 120.0, n_resamples=200)
     sentences = summarize(metrics)
     gap = metrics["gaps"]["frequent_minus_rare_recall"]
@@ -27,7 +26,7 @@ def test_large_rare_and_blur_penalties_are_reported_with_numbers_and_intervals()
     assert f"{metrics['gaps']['sharp_minus_blurred_accuracy']['points']:.1f} points" in blur
 
 
-def test_no_penalty_is_called_not_significant():
+def test_no_penalty_is_called_not_significant(make_table):
     metrics = compute_metrics(make_table(n=600, rare_cost=0.0, blur_cost=0.0, seed=3), 120.0, n_resamples=200)
     sentences = summarize(metrics)
     assert not metrics["gaps"]["frequent_minus_rare_recall"]["significant"]
@@ -36,7 +35,7 @@ def test_no_penalty_is_called_not_significant():
     assert "not significant" in _sentence(sentences, "Blur does not measurably change accuracy")
 
 
-def test_reversed_gaps_change_the_wording():
+def test_reversed_gaps_change_the_wording(make_table):
     metrics = compute_metrics(make_table(n=1200), 120.0, n_resamples=100)
     flipped = copy.deepcopy(metrics)
     flipped["gaps"]["frequent_minus_rare_recall"] = {"points": -12.0, "ci_points": [-18.0, -6.0], "significant": True}
@@ -49,7 +48,7 @@ def test_reversed_gaps_change_the_wording():
     assert "significant but small" in _sentence(summarize(small), "Rare classes")
 
 
-def test_detection_and_calibration_sentences_follow_the_numbers():
+def test_detection_and_calibration_sentences_follow_the_numbers(make_table):
     metrics = compute_metrics(make_table(n=600), 120.0, n_resamples=100)
     det = metrics["blur_detection"]
     text = _sentence(summarize(metrics), "blur detector")

@@ -10,7 +10,6 @@ from features import BlurSpec, apply_blur, compute_features, FeatureConfig, fit_
 from train.data.blurring import BlurOptions, choose_blurs
 from train.data.build import BuildOptions, build_dataset
 from train.data.dataset_dir import MANIFEST_COLUMNS, read_dataset
-from tests.fixtures_data import tiny_options, tiny_profile, tiny_source
 
 KIND_RANGES = {"gaussian": (1.0, 2.0), "motion": (3, 7), "defocus": (1.0, 2.0)}
 
@@ -19,7 +18,7 @@ def round_half_up(x):
     return int(np.floor(x + 0.5))
 
 
-def test_tiny_dataset_counts_groups_and_card(tiny_dataset):
+def test_tiny_dataset_counts_groups_and_card(tiny_dataset, tiny_profile):
     card = tiny_dataset.card
     train_val = np.add(card["counts_after"]["train"], card["counts_after"]["val"])
     assert list(train_val) == list(tiny_profile().counts)
@@ -70,7 +69,7 @@ def test_blur_is_exact_per_class_in_every_split_with_kinds_in_range(tiny_dataset
     assert kinds == {"gaussian", "motion", "defocus"}
 
 
-def test_written_pixels_are_the_source_blurred_as_the_manifest_says(tiny_dataset):
+def test_written_pixels_are_the_source_blurred_as_the_manifest_says(tiny_dataset, tiny_source):
     source = tiny_source()
     rows = tiny_dataset.split_rows("test")  # test rows keep the source's test order
     images = tiny_dataset.load_images("test", progress=False)
@@ -123,7 +122,7 @@ def digest(root):
     return h.hexdigest()
 
 
-def test_same_command_and_seed_give_byte_identical_output(tmp_path):
+def test_same_command_and_seed_give_byte_identical_output(tmp_path, tiny_profile, tiny_source, tiny_options):
     source = tiny_source(test_per_class=5)
     a = build_dataset(source, tmp_path / "a", tiny_options(), progress=False)
     b = build_dataset(source, tmp_path / "b", tiny_options(), progress=False)
@@ -137,7 +136,7 @@ def test_same_command_and_seed_give_byte_identical_output(tmp_path):
     assert [r["blurred"] for r in a.split_rows("train")] != [r["blurred"] for r in c.split_rows("train")]
 
 
-def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch, tiny_profile, tiny_source, tiny_options):
     import train.data.build as build_module
 
     source = tiny_source(test_per_class=2)
@@ -165,7 +164,7 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
 
-def test_bad_arguments_are_refused_before_anything_is_written(tmp_path):
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, tiny_profile, tiny_source, tiny_options):
     source = tiny_source(test_per_class=2)
     with pytest.raises(ValueError, match="30 %"):
         build_dataset(source, tmp_path / "f", tiny_options(blur=BlurOptions(fraction=0.2)), progress=False)

@@ -5,13 +5,12 @@ import pytest
 
 from blurfuse.cli import main
 from train.data.dataset_dir import read_dataset
-from tests.test_data_sources import make_class, write_cifar, write_fmnist
 
 TWO_CLASS = ["--profile", "natural", "--blur-fraction", "0", "--allow-rule-break"]
 
 
 @pytest.fixture
-def photos(tmp_path):
+def photos(tmp_path, make_class):
     rng = np.random.default_rng(0)
     root = tmp_path / "photos"
     make_class(root / "Blurred", 10, rng)
@@ -42,7 +41,7 @@ def test_blurred_undistorted_folder_is_one_clear_command(photos, tmp_path, capsy
     assert "frequent classes hold" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
-def test_cifar_with_an_explicit_long_tail(tmp_path, capsys):
+def test_cifar_with_an_explicit_long_tail(tmp_path, capsys, write_cifar):
     write_cifar(tmp_path / "cifar", per_class_train=40, per_class_test=3)
     out = tmp_path / "cifar-lt"
     counts = "40,40,40,40,6,6,6,6,2,2"
@@ -81,7 +80,7 @@ def test_no_fashion_mnist_anywhere_exits_2_naming_the_three_ways(tmp_path, monke
     assert not (tmp_path / "v1").exists()
 
 
-def test_fashion_mnist_data_root_with_an_exponential_profile(tmp_path, monkeypatch, capsys):
+def test_fashion_mnist_data_root_with_an_exponential_profile(tmp_path, monkeypatch, capsys, write_fmnist):
     import train.data.sources
 
     monkeypatch.setattr(train.data.sources, "FMNIST_SEARCH_DIRS", ())

@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.fixtures_data import tiny_options, tiny_profile, tiny_source
 from train.data.build import build_dataset, plan_build
 from train.data.dataset_dir import read_dataset
 from train.data.longtail import LongTailProfile
@@ -23,15 +22,16 @@ def source_keys(split):
     return {("test" if split.from_test else "train", int(i)) for i in split.source_index}
 
 
-def folder_like_source() -> SourceData:
+def folder_like_source(tiny_source) -> SourceData:
     """A source without its own test set (like a flat image folder): test is held out of the pool."""
     full = tiny_source(test_per_class=1)
     return SourceData("folder-like", full.class_names, full.train_images, full.train_labels, None, None, "tests")
 
 
-@pytest.mark.parametrize("make_source", [tiny_source, folder_like_source])
-def test_dev_is_disjoint_from_train_val_and_test_and_balanced(make_source):
-    plan = plan_build(make_source(), tiny_options())
+@pytest.mark.parametrize("layout", ["own test set", "folder-like"])
+def test_dev_is_disjoint_from_train_val_and_test_and_balanced(layout, tiny_options, tiny_source):
+    source = tiny_source() if layout == "own test set" else folder_like_source(tiny_source)
+    plan = plan_build(source, tiny_options())
     keys = {name: source_keys(split) for name, split in plan.splits.items()}
     assert len(keys["dev"]) == len(plan.splits["dev"].labels) == 200
     for other in ("train", "val", "test"):
@@ -43,7 +43,7 @@ def test_dev_is_disjoint_from_train_val_and_test_and_balanced(make_source):
     assert all(plan.source.train_images[i].tobytes() not in train_pixels for i in sharp)
 
 
-def test_train_and_val_are_the_documented_long_tail_draw_whatever_dev_is():
+def test_train_and_val_are_the_documented_long_tail_draw_whatever_dev_is(tiny_options, tiny_profile, tiny_source):
     """Steps 1-2 of the protocol written out independently: default_rng(seed), classes in order,
     permutation(members)[:count], validation = the first round(0.1 * count) of each draw."""
     source = tiny_source()
@@ -60,7 +60,7 @@ def test_train_and_val_are_the_documented_long_tail_draw_whatever_dev_is():
         assert set(plan.splits["val"].source_index.tolist()) == expected_val
 
 
-def test_adding_dev_changes_no_train_val_or_test_row_or_image(tmp_path):
+def test_adding_dev_changes_no_train_val_or_test_row_or_image(tmp_path, tiny_options, tiny_source):
     source = tiny_source(test_per_class=5)
     without = build_dataset(source, tmp_path / "without", tiny_options(dev_per_class=0), progress=False)
     with_dev = build_dataset(source, tmp_path / "with", tiny_options(), progress=False)
@@ -73,7 +73,7 @@ def test_adding_dev_changes_no_train_val_or_test_row_or_image(tmp_path):
     assert "dev was turned off" in (without.root / "card.md").read_text()
 
 
-def test_dev_is_deterministic_and_blurred_by_the_rule_with_its_own_seed():
+def test_dev_is_deterministic_and_blurred_by_the_rule_with_its_own_seed(tiny_options, tiny_source):
     source = tiny_source()
     a, b = plan_build(source, tiny_options()), plan_build(source, tiny_options())
     assert np.array_equal(a.splits["dev"].source_index, b.splits["dev"].source_index)
@@ -89,7 +89,7 @@ def test_dev_is_deterministic_and_blurred_by_the_rule_with_its_own_seed():
     assert np.array_equal(moved.splits["train"].source_index, a.splits["train"].source_index)
 
 
-def test_short_left_over_pool_is_said_in_the_card(tmp_path):
+def test_short_left_over_pool_is_said_in_the_card(tmp_path, tiny_options, tiny_profile, tiny_source):
     source = tiny_source(test_per_class=2)
     available = np.bincount(source.train_labels, minlength=10)
     counts = tuple(int(available[c]) - 3 if c == 0 else n for c, n in enumerate(tiny_profile().counts))

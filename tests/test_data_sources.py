@@ -1,38 +1,15 @@
 """Sources: Fashion-MNIST IDX files, CIFAR-10's on-disk batches, image folders with junk."""
 
-import gzip
 import pickle
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from train.data.sources import load_cifar10, load_fashion_mnist, load_image_folder
 
 
-def write_idx(path, array, compress):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as handle:
-            handle.write(data)
-    else:
-        path.write_bytes(data)
-
-
-def write_fmnist(directory, compress, n=30):
-    rng = np.random.default_rng(0)
-    directory.mkdir(parents=True, exist_ok=True)
-    x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    y = (np.arange(n) % 10).astype(np.uint8)
-    for stem, array in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y),
-                        ("t10k-images-idx3-ubyte", x[:10]), ("t10k-labels-idx1-ubyte", y[:10])):
-        write_idx(directory / stem, array, compress)
-    return x, y
-
-
 @pytest.mark.parametrize("compress", [True, False])
-def test_fashion_mnist_from_data_root_gz_or_unzipped(tmp_path, compress):
+def test_fashion_mnist_from_data_root_gz_or_unzipped(tmp_path, compress, write_fmnist):
     x, y = write_fmnist(tmp_path / "fm", compress)
     source = load_fashion_mnist(tmp_path / "fm", search_dirs=[])
     assert np.array_equal(source.train_images, x) and list(source.train_labels) == list(y)
@@ -40,7 +17,7 @@ def test_fashion_mnist_from_data_root_gz_or_unzipped(tmp_path, compress):
     assert source.class_names[0] == "T-shirt/top" and len(source.class_names) == 10
 
 
-def test_data_root_comes_before_the_debian_dir(tmp_path):
+def test_data_root_comes_before_the_debian_dir(tmp_path, write_fmnist):
     write_fmnist(tmp_path / "fm", compress=True)
     debian = tmp_path / "debian"
     write_fmnist(debian, compress=True, n=40)
@@ -56,7 +33,7 @@ def test_fashion_mnist_missing_everywhere_names_all_three_ways(tmp_path):
     assert str(tmp_path / "bogus") in message and str(tmp_path / "nothing") in message
 
 
-def test_truncated_idx_file_is_a_clear_error(tmp_path):
+def test_truncated_idx_file_is_a_clear_error(tmp_path, write_fmnist):
     write_fmnist(tmp_path / "fm", compress=False)
     path = tmp_path / "fm" / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-5])
@@ -64,34 +41,7 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path):
         load_fashion_mnist(tmp_path / "fm", search_dirs=[])
 
 
-def write_cifar_batch(path, images, labels):
-    """CIFAR-10's real on-disk layout: a protocol-2 pickle of a dict with byte-string keys,
-    `data` a (N, 3072) uint8 array in channel-major (R plane, G plane, B plane) order."""
-    data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    batch = {b"batch_label": b"training batch 1 of 5", b"labels": [int(v) for v in labels], b"data": data,
-             b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))]}
-    with open(path, "wb") as handle:
-        pickle.dump(batch, handle, protocol=2)
-
-
-def write_cifar(root, per_class_train=3, per_class_test=1, seed=0):
-    directory = root / "cifar-10-batches-py"
-    directory.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    n = 10 * per_class_train
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    labels = np.arange(n) % 10
-    half = n // 2
-    write_cifar_batch(directory / "data_batch_1", images[:half], labels[:half])
-    write_cifar_batch(directory / "data_batch_2", images[half:], labels[half:])
-    write_cifar_batch(directory / "test_batch", images[: 10 * per_class_test], labels[: 10 * per_class_test])
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
-    with open(directory / "batches.meta", "wb") as handle:
-        pickle.dump({b"num_cases_per_batch": half, b"label_names": names, b"num_vis": 3072}, handle, protocol=2)
-    return images, labels
-
-
-def test_cifar_on_disk_format_is_read_offline(tmp_path):
+def test_cifar_on_disk_format_is_read_offline(tmp_path, write_cifar):
     images, labels = write_cifar(tmp_path)
     source = load_cifar10(tmp_path)
     # Pixel (row 0, col 0) is (R, G, B) from the three planes: the channel order survives.
@@ -101,7 +51,7 @@ def test_cifar_on_disk_format_is_read_offline(tmp_path):
     assert load_cifar10(tmp_path / "cifar-10-batches-py").train_images.shape == (30, 32, 32, 3)
 
 
-def test_cifar_batch_with_a_foreign_class_is_refused_unexecuted(tmp_path):
+def test_cifar_batch_with_a_foreign_class_is_refused_unexecuted(tmp_path, write_cifar):
     write_cifar(tmp_path)
     marker = tmp_path / "executed"
 
@@ -121,26 +71,7 @@ def test_cifar_missing_says_where_to_put_it(tmp_path):
         load_cifar10(tmp_path)
 
 
-def save(path, pixels, mode):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels, mode).save(path)
-
-
-def make_class(directory, count, rng, fmt="png"):
-    """Images of varying sizes in RGB, gray, RGBA and palette modes."""
-    for i in range(count):
-        h, w = int(rng.integers(8, 70)), int(rng.integers(8, 70))
-        mode = ["RGB", "L", "RGBA", "P"][i % 4]
-        channels = {"RGB": (3,), "L": (), "RGBA": (4,), "P": ()}[mode]
-        pixels = rng.integers(0, 256, (h, w) + channels, dtype=np.uint8)
-        image = Image.fromarray(pixels, "L" if mode == "P" else mode)
-        if mode == "P":
-            image = image.convert("P")
-        directory.mkdir(parents=True, exist_ok=True)
-        image.save(directory / f"{i}.{fmt if mode in ('RGB', 'L') else 'png'}")
-
-
-def test_folder_with_mixed_sizes_modes_and_junk_files(tmp_path):
+def test_folder_with_mixed_sizes_modes_and_junk_files(tmp_path, make_class):
     rng = np.random.default_rng(0)
     root = tmp_path / "photos"
     make_class(root / "cat", 8, rng)
@@ -156,7 +87,7 @@ def test_folder_with_mixed_sizes_modes_and_junk_files(tmp_path):
     assert sorted(s.split(":")[0] for s in source.skipped) == ["cat/notes.txt", "dog/broken.png", "dog/empty.jpg"]
 
 
-def test_folder_with_train_and_test_subfolders(tmp_path):
+def test_folder_with_train_and_test_subfolders(tmp_path, make_class):
     rng = np.random.default_rng(1)
     for split, n in (("train", 6), ("test", 2)):
         for name in ("a", "b", "c"):

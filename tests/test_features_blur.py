@@ -13,7 +13,6 @@ from features import (
     laplacian_variance,
     sample_blur_spec,
 )
-from tests.fmnist import fmnist_images
 
 
 def test_laplacian_variance_equals_opencv_per_image():
@@ -38,7 +37,7 @@ def test_fit_threshold_finds_the_best_cut():
         fit_blur_threshold(scores, blurred[:3])
 
 
-def test_on_fashion_mnist_fitted_threshold_beats_the_fixed_100():
+def test_on_fashion_mnist_fitted_threshold_beats_the_fixed_100(fmnist_images):
     images = fmnist_images(2000)
     rng = np.random.default_rng(1)
     blurred = rng.random(len(images)) < 0.4
@@ -53,7 +52,7 @@ def test_on_fashion_mnist_fitted_threshold_beats_the_fixed_100():
 
 
 @pytest.mark.parametrize("spec", [BlurSpec("gaussian", 1.5), BlurSpec("motion", 5, 30.0), BlurSpec("defocus", 1.7)])
-def test_kernels_are_normalised_and_blur_lowers_the_score(spec):
+def test_kernels_are_normalised_and_blur_lowers_the_score(spec, fmnist_images):
     kernel = spec.kernel()
     assert kernel.sum() == pytest.approx(1.0, abs=1e-5) and (kernel >= 0).all()
     image = fmnist_images(1)[0]

@@ -5,10 +5,9 @@ import pytest
 
 from features import FeatureConfig, compute_features, laplacian_variance, load_image
 from features.image import to_gray
-from tests.fmnist import fmnist_images
 
 
-def test_batch_list_and_single_agree():
+def test_batch_list_and_single_agree(fmnist_images):
     images = np.repeat(fmnist_images(6)[..., None], 3, axis=3)
     config = FeatureConfig(size=28, blur_threshold=3000.0)
     batch = compute_features(images, config)
@@ -22,7 +21,7 @@ def test_batch_list_and_single_agree():
     assert (batch.blurred == (batch.laplacian_var < 3000.0)).all()
 
 
-def test_uploads_of_any_size_are_scored_at_the_canonical_size():
+def test_uploads_of_any_size_are_scored_at_the_canonical_size(fmnist_images):
     small = np.repeat(fmnist_images(1)[0][..., None], 3, axis=2)
     large = np.asarray(load_image(np.kron(small[..., 0], np.ones((8, 8), np.uint8))))
     config = FeatureConfig(size=28)

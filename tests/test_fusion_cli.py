@@ -15,7 +15,10 @@ from features.pipeline import FeatureConfig
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
-from tests.test_fusion_predictor import CLASSES, GROUPS, fmnist_slice
+from train.data.longtail import fmnist_lt_v1
+from train.data.sources import FMNIST_CLASSES as CLASSES
+
+GROUPS = list(fmnist_lt_v1().groups)
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +31,10 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def image_files(tmp_path_factory) -> list[Path]:
+def image_files(tmp_path_factory, fmnist_images) -> list[Path]:
     folder = tmp_path_factory.mktemp("images")
     paths = []
-    for i, image in enumerate(fmnist_slice(3)):
+    for i, image in enumerate(fmnist_images(3, "test")):
         if i == 2:
             image = cv2.GaussianBlur(image, (0, 0), 2.0)
         path = folder / f"img{i}.png"

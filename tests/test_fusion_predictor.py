@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import io
 import json
 import threading
@@ -23,30 +22,24 @@ from fusion.config import ModelConfig
 from fusion.model import create_model
 from fusion.predictor import Prediction, Predictor
 from fusion.preprocess import fit_blur_standardisation, model_inputs
+from train.data.longtail import fmnist_lt_v1
+from train.data.sources import FMNIST_CLASSES
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-GROUPS = ["rare", "rare", "frequent", "medium", "medium", "medium", "medium", "frequent", "frequent", "frequent"]
-
-
-def fmnist_slice(n: int) -> np.ndarray:
-    """The first `n` Fashion-MNIST test images, (n,28,28) uint8, read straight from the IDX file."""
-    with gzip.open(FMNIST, "rb") as handle:
-        data = handle.read(16 + n * 28 * 28)
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 28, 28).copy()
+CLASSES = FMNIST_CLASSES
+GROUPS = list(fmnist_lt_v1().groups)
 
 
 @pytest.fixture(scope="module")
-def gray_images() -> np.ndarray:
+def gray_images(fmnist_images) -> np.ndarray:
     """Six real images and Gaussian-blurred copies of them."""
-    sharp = fmnist_slice(6)
+    sharp = fmnist_images(6, "test")
     blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 1.5) for im in sharp])
     return np.concatenate([sharp, blurred])
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    images = fmnist_slice(64)
+def run_dir(tmp_path_factory, fmnist_images) -> Path:
+    images = fmnist_images(64, "test")
     feats = compute_features([load_image(im) for im in images], FeatureConfig())
     mean, std = fit_blur_standardisation(feats.laplacian_var)
     cfg = ModelConfig(

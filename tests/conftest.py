@@ -29,9 +29,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+def helper_fixture(function):
+    """Expose a helper to tests as a session fixture of the same name, so tests ask for it in their
+    signature instead of importing it (the fixture's value is the function itself)."""
+
+    @pytest.fixture(scope="session", name=function.__name__)
+    def fixture():
+        return function
+
+    fixture.__doc__ = function.__doc__
+    return fixture
+
+
 # ---------------------------------------------------------------- real Fashion-MNIST images
 
-def read_fmnist_images(count: int, split: str = "train") -> np.ndarray:
+def fmnist_images(count: int, split: str = "train") -> np.ndarray:
     """The first `count` images of a split as (count, 28, 28) uint8, read straight from the IDX file."""
     prefix = "train" if split == "train" else "t10k"
     with gzip.open(FMNIST_DIR / f"{prefix}-images-idx3-ubyte.gz") as handle:
@@ -40,10 +52,7 @@ def read_fmnist_images(count: int, split: str = "train") -> np.ndarray:
     return np.frombuffer(data, np.uint8).reshape(count, 28, 28).copy()
 
 
-@pytest.fixture(scope="session")
-def fmnist_images():
-    """`fmnist_images(count, split="train")`: real images for tests that need real textures."""
-    return read_fmnist_images
+fmnist_images_fixture = helper_fixture(fmnist_images)
 
 
 # ---------------------------------------------------------------- tiny dataset and checkpoint
@@ -73,16 +82,10 @@ def tiny_profile() -> LongTailProfile:
     return LongTailProfile("tiny", tuple(TINY_SIZES[g] for g in TINY_GROUPS), TINY_GROUPS)
 
 
-@pytest.fixture(scope="session", name="tiny_source")
-def tiny_source_fixture():
-    """`tiny_source(test_per_class=20)`: the Fashion-MNIST slice tiny_dataset is built from."""
-    return tiny_source
+tiny_source_fixture = helper_fixture(tiny_source)
 
 
-@pytest.fixture(scope="session", name="tiny_profile")
-def tiny_profile_fixture():
-    """`tiny_profile()`: v1's long-tail shape scaled down 50x."""
-    return tiny_profile
+tiny_profile_fixture = helper_fixture(tiny_profile)
 
 
 def tiny_options(**changes) -> BuildOptions:
@@ -206,10 +209,7 @@ def make_table(n: int = 600, seed: int = 0, accuracy: float = 0.8, blur_cost: fl
                            kinds, param, lap, lap < 120.0, blur_prob, edge_path=["canny"] * n)
 
 
-@pytest.fixture(scope="session", name="make_table")
-def make_table_fixture():
-    """`make_table(n=600, seed=0, accuracy=0.8, blur_cost=0.1, rare_cost=0.2, learned_blur=True)`."""
-    return make_table
+make_table_fixture = helper_fixture(make_table)
 
 
 # ---------------------------------------------------------------- sources written the way they come on disk
@@ -282,19 +282,10 @@ def make_class(directory, count, rng, fmt="png"):
         image.save(directory / f"{i}.{fmt if mode in ('RGB', 'L') else 'png'}")
 
 
-@pytest.fixture(scope="session", name="write_fmnist")
-def write_fmnist_fixture():
-    """`write_fmnist(directory, compress, n=30)`: random IDX files in Fashion-MNIST's layout."""
-    return write_fmnist
+write_fmnist_fixture = helper_fixture(write_fmnist)
 
 
-@pytest.fixture(scope="session", name="write_cifar")
-def write_cifar_fixture():
-    """`write_cifar(root, per_class_train=3, per_class_test=1, seed=0)`: CIFAR-10's on-disk batches."""
-    return write_cifar
+write_cifar_fixture = helper_fixture(write_cifar)
 
 
-@pytest.fixture(scope="session", name="make_class")
-def make_class_fixture():
-    """`make_class(directory, count, rng, fmt="png")`: a class folder of images in mixed sizes and modes."""
-    return make_class
+make_class_fixture = helper_fixture(make_class)

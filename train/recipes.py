@@ -18,6 +18,7 @@ from typing import Any
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 
 PRETRAINED_MODES = ("offline", "hub", "none", "file")
+SELECT_MODES = ("balanced_acc", "val_loss", "last")
 # Fields that say where and how one run happens, not what is trained: left out of model.json's recipe.
 RUN_FIELDS = ("data", "out", "resume", "force", "progress")
 
@@ -54,6 +55,16 @@ class TrainConfig:
     # stopping on it would cut the cosine schedule short on noise: the budget is fixed instead
     # (patience = epochs); selection still keeps the epoch with the best validation balanced accuracy.
     patience: int = 9
+    # Weight averaging: > 0 keeps an exponential moving average of the weights with this decay per
+    # step, and the average is what is evaluated, selected and saved (train.ema). 0 = off.
+    ema_decay: float = 0.0
+    # Which epoch's weights are kept: "balanced_acc" (validation balanced accuracy, ties to the lower
+    # loss), "val_loss" (every validation image counts, so a handful of rare images cannot swing it),
+    # "last" (the end of the schedule).
+    select: str = "balanced_acc"
+    # Budget in passes over the training set: > 0 caps epochs x samples_per_epoch at this many
+    # passes, so a small dataset gets a schedule sized to it instead of dozens of passes. 0 = off.
+    passes: float = 0.0
     seed: int = 0
     device: str = "auto"
     resume: bool = False
@@ -81,6 +92,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive; got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1) (0 = off); got {self.ema_decay}")
+        if self.select not in SELECT_MODES:
+            raise ValueError(f"select must be one of {SELECT_MODES}; got {self.select!r}")
+        if self.passes < 0:
+            raise ValueError(f"passes must be >= 0 (0 = off); got {self.passes}")
         if self.pretrained not in PRETRAINED_MODES:
             raise ValueError(f"pretrained must be offline, hub, none or file; got {self.pretrained!r}")
 

@@ -82,6 +82,29 @@ def load_state(run_dir: Path, model, optimizer, device) -> Progress | None:
                     since_best=int(state["since_best"]))
 
 
+AVERAGE_PATH = Path("resume") / "average.pt"
+
+
+def save_average(run_dir: Path, average) -> None:
+    """The weight average's state (train.ema), beside the resume state; written before it."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(average.state(), buffer)
+    atomic_write_bytes(Path(run_dir) / AVERAGE_PATH, buffer.getvalue())
+
+
+def load_average(run_dir: Path, average, device) -> bool:
+    """Restore the weight average when the run saved one; False when it did not."""
+    import torch
+
+    path = Path(run_dir) / AVERAGE_PATH
+    if not path.is_file():
+        return False
+    average.load_state(torch.load(path, map_location=device, weights_only=True))
+    return True
+
+
 def run_complete(run_dir: str | Path) -> bool:
     """Whether `run_dir` holds a finished training run (not merely a checkpoint)."""
     return (Path(run_dir) / COMPLETE_MARKER).is_file()

@@ -40,7 +40,7 @@ FIGURES = (("balanced", "balanced acc %"), ("worst", "weakest class recall %"), 
 
 def build(path: Path):
     """The small profile's dataset dir (built once; v1's blur rule and seeds)."""
-    from train.data.build import build_dataset, pool_counts
+    from train.data.build import BuildOptions, build_dataset, pool_counts
     from train.data.dataset_dir import read_dataset
     from train.data.longtail import explicit_profile
     from train.data.sources import load_fashion_mnist
@@ -48,8 +48,8 @@ def build(path: Path):
     if (path / "manifest.csv").is_file():
         return read_dataset(path)
     source = load_fashion_mnist()
-    return build_dataset(source, path, explicit_profile(list(COUNTS), pool_counts(source)),
-                         progress=False, name="fmnist-lt-small")
+    profile = explicit_profile(list(COUNTS), pool_counts(source))
+    return build_dataset(source, path, BuildOptions(profile=profile, name="fmnist-lt-small"), progress=False)
 
 
 def scores(predicted: np.ndarray, labels: np.ndarray, groups: list[str], blurred: np.ndarray) -> dict:

@@ -14,7 +14,7 @@ from analysis.compare_report import summarise, winner, write_outputs
 from analysis.paired import mean_std, paired_difference, supports_gain
 from blurfuse.cli import main
 
-SPLIT = "val"  # the tiny fixture's comparison split (dev where the dataset has one)
+SPLIT = "dev"
 
 
 def test_paired_interval_is_the_student_t_interval_of_the_per_seed_differences():

@@ -60,6 +60,7 @@ def main() -> None:
                         help="override one field of the default recipe (value parsed as JSON, else text); repeatable")
     parser.add_argument("--no-baselines", action="store_true", help="train and score the fusion model only")
     parser.add_argument("--no-fusion", action="store_true", help="train and score the baselines only")
+    parser.add_argument("--baseline-device", default="cpu", help="where the small CNN baselines train (cpu, cuda)")
     parser.add_argument("--seed", type=int, default=0, help="training seed of every model (default 0)")
     args = parser.parse_args()
 
@@ -79,7 +80,7 @@ def main() -> None:
     if not args.no_fusion:
         rows.append(fusion_row(args, dataset, test_images, labels, blurred))
     if not args.no_baselines:
-        rows += baseline_rows(dataset, test_images, labels, blurred, args.seed)
+        rows += baseline_rows(dataset, test_images, labels, blurred, args.seed, args.baseline_device)
 
     lines = [
         "| model | top-1 | balanced acc | rare recall | medium recall | frequent recall | blurred acc | sharp acc | blur head acc | train time | predict p50 |",
@@ -120,7 +121,8 @@ def fusion_row(args: argparse.Namespace, dataset, test_images: np.ndarray, label
             fusion_seconds, (blur_head == blurred).mean(), np.median(latencies) * 1e3)
 
 
-def baseline_rows(dataset, test_images: np.ndarray, labels: np.ndarray, blurred: np.ndarray, seed: int) -> list:
+def baseline_rows(dataset, test_images: np.ndarray, labels: np.ndarray, blurred: np.ndarray, seed: int,
+                  device: str = "cpu") -> list:
     """The baselines, each to its own convergence (small CNNs: early stopping on validation loss)."""
     train_images, train_labels = dataset.load_images("train"), dataset.labels("train")
     val_images, val_labels = dataset.load_images("val"), dataset.labels("val")
@@ -132,7 +134,7 @@ def baseline_rows(dataset, test_images: np.ndarray, labels: np.ndarray, blurred:
     ):
         start = time.perf_counter()
         model, history = fit_small_cnn(transform(train_images), train_labels, len(dataset.class_names),
-                                       transform(val_images), val_labels, seed=seed)
+                                       transform(val_images), val_labels, seed=seed, device=device)
         seconds = time.perf_counter() - start
         predicted = predict_small_cnn(model, transform(test_images))
         rows.append((f"{name} (best epoch {history.best_epoch})", scores(predicted, labels, dataset.groups, blurred),

@@ -27,9 +27,9 @@ if [ "${DRY:-0}" = 1 ]; then SET="--set epochs=1 --set samples_per_epoch=256"; E
 $PY data --data-root .devcarry/fmnist --out $W/v1 --no-progress --force | tail -3
 $PY data --data-root .devcarry/fmnist --out $W/small --counts 25,25,550,60,60,60,60,550,550,550 --no-progress --force | tail -3
 echo "== $(left) s left: one epoch of the default recipe alone on $DEVICE"
-if [ "${DRY:-0}" != 1 ]; then  # the v1 baselines on 3 spare cores meanwhile, one seed after another
-  ( for s in 0 1 2; do OMP_NUM_THREADS=3 $PYTHON bench/bench_train.py --data $W/v1 --no-fusion --seed $s --out $W/baselines-$s.md \
-      > $W/baselines-$s.txt 2>&1 && { echo "seed $s"; cat $W/baselines-$s.md; } >> "$OUT/baselines.md"; done ) &
+if [ "${DRY:-0}" != 1 ]; then  # the v1 baselines meanwhile (small CNNs on the GPU), one seed after another
+  ( for s in 0 1 2; do OMP_NUM_THREADS=3 $PYTHON bench/bench_train.py --data $W/v1 --no-fusion --seed $s --baseline-device $DEVICE \
+      --out $W/baselines-$s.md > $W/baselines-$s.txt 2>&1 && { echo "seed $s"; cat $W/baselines-$s.md; } >> "$OUT/baselines.md"; done ) &
 fi
 $PY train --data $W/v1 --out $W/epoch1 --epochs 1 $([ "${DRY:-0}" = 1 ] && echo --samples-per-epoch 256) --device $DEVICE --force --no-progress
 cp $W/epoch1/metrics.csv "$OUT/epoch1_metrics.csv"

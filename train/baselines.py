@@ -46,8 +46,8 @@ class FitHistory:
     val_losses: list[float]
 
 
-def _tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(x.astype(np.float32) / 255.0)[:, None]
+def _tensor(x: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    return torch.from_numpy(x.astype(np.float32) / 255.0)[:, None].to(device)
 
 
 @torch.inference_mode()
@@ -60,25 +60,28 @@ def _loss(model: nn.Module, data: torch.Tensor, labels: torch.Tensor, batch_size
 
 def fit_small_cnn(x: np.ndarray, y: np.ndarray, num_classes: int, x_val: np.ndarray, y_val: np.ndarray,
                   max_epochs: int = 60, patience: int = 5, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                  progress: bool = True) -> tuple[SmallCNN, FitHistory]:
-    """Plain CE, uniform shuffling; early stopping on validation loss. x, x_val: (N, H, W) uint8."""
+                  progress: bool = True, device: str | torch.device = "cpu") -> tuple[SmallCNN, FitHistory]:
+    """Plain CE, uniform shuffling; early stopping on validation loss. x, x_val: (N, H, W) uint8.
+
+    The whole (small) dataset sits on `device`; the returned model is on the CPU.
+    """
     if max_epochs < 1 or patience < 1:
         raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs} and {patience}")
     if len(x_val) == 0:
         raise ValueError("x_val must hold validation images: early stopping needs them")
     torch.manual_seed(seed)
-    model = SmallCNN(num_classes)
+    model = SmallCNN(num_classes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
-    data, labels = _tensor(x), torch.from_numpy(np.asarray(y, dtype=np.int64))
-    val_data, val_labels = _tensor(x_val), torch.from_numpy(np.asarray(y_val, dtype=np.int64))
+    data, labels = _tensor(x, device), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
+    val_data, val_labels = _tensor(x_val, device), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(device)
     best_state, history = copy.deepcopy(model.state_dict()), FitHistory(0, [])
     bar = tqdm(range(1, max_epochs + 1), desc="small CNN", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
         order = rng.permutation(len(labels))
         for start in range(0, len(labels), batch_size):
-            index = torch.from_numpy(order[start : start + batch_size])
+            index = torch.from_numpy(order[start : start + batch_size]).to(device)
             loss = F.cross_entropy(model(data[index]), labels[index])
             optimizer.zero_grad()
             loss.backward()
@@ -90,7 +93,7 @@ def fit_small_cnn(x: np.ndarray, y: np.ndarray, num_classes: int, x_val: np.ndar
         elif epoch - history.best_epoch >= patience:
             break
     model.load_state_dict(best_state)
-    return model.eval(), history
+    return model.cpu().eval(), history
 
 
 @torch.inference_mode()

@@ -17,7 +17,7 @@ START=$(date +%s)
 left() { echo $(( BUDGET_S - ($(date +%s) - START) )); }
 mkdir -p "$OUT" "$SITE"
 exec > >(tee -a "$OUT/log") 2>&1
-$PYTHON -m pip install -q --no-index --no-deps --no-compile --target "$SITE" .devcarry/whl/*.whl || exit 1
+for w in .devcarry/whl/*.whl; do $PYTHON -m zipfile -e "$w" "$SITE" || exit 1; done  # a wheel is a zip: no pip needed
 export PYTHONPATH=$PWD:$SITE
 PY="$PYTHON -m blurfuse.cli"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null; nproc; $PYTHON -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"

@@ -24,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     from blurfuse import pipeline
     from fusion import cli as fusion_cli
     from train import cli as train_cli
-    from web import cli as web_cli
+
+    try:
+        from web import cli as web_cli
+    except ModuleNotFoundError as error:  # no web stack here (a bare GPU machine): every other subcommand still runs
+        web_cli = _Unavailable("serve", error)
 
     parser = argparse.ArgumentParser(
         prog="blurfuse",
@@ -36,6 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (train_cli, fusion_cli, analysis_cli, web_cli, pipeline):
         module.register(subparsers)
     return parser
+
+
+class _Unavailable:
+    """Stands in for a subcommand group whose dependency is not installed: `COMMAND` says what is missing."""
+
+    def __init__(self, command: str, error: ModuleNotFoundError) -> None:
+        self.command, self.missing = command, error.name or str(error)
+
+    def register(self, subparsers: argparse._SubParsersAction) -> None:
+        parser = subparsers.add_parser(self.command, help=f"(unavailable: needs {self.missing})", prefix_chars="\0")
+        parser.add_argument("given", nargs="*")  # whatever was passed: the only answer is what to install
+        parser.set_defaults(func=self.run)
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise CLIError(f"'{self.command}' needs the package {self.missing!r}: pip install -e . (or pip install {self.missing})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,3 +37,24 @@ def test_run_chains_data_train_report_and_skips_finished_steps(tiny_dataset, tmp
     assert main(argv) == 0
     second = capsys.readouterr().out
     assert f"model {run} exists" in second and "report" in second and "exists; reusing it" in second
+
+
+def test_cli_without_the_web_stack_runs_other_commands_and_explains_serve(tmp_path, monkeypatch, capsys):
+    """A machine without flask (a bare GPU box) still trains and compares; `serve` says what is missing."""
+    import builtins
+
+    from blurfuse import cli
+
+    real_import = builtins.__import__
+
+    def no_flask(name, *args, **kwargs):
+        if name == "web" or name.startswith("web.") or name == "flask":
+            raise ModuleNotFoundError("No module named 'flask'", name="flask")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_flask)
+    assert cli.main(["serve", "--model", str(tmp_path)]) == 2
+    assert "needs the package 'flask'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["compare", "--help"])
+    assert info.value.code == 0

@@ -61,86 +61,87 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def build_tables(metrics: dict[str, Any]) -> list[Table]:
-    names = metrics["class_names"]
-    per_class = metrics["per_class"]
-    overall = metrics["overall"]
-    tables = [Table(
-        "overall-table", "Overall", ["metric", "value [95 % CI]"],
-        [["images", str(overall["n_images"])],
-         ["top-1 accuracy", rate(overall["top1"], overall["top1_ci"])],
-         ["balanced accuracy (mean per-class recall)", rate(overall["balanced_accuracy"], overall["balanced_accuracy_ci"])],
-         ["macro-F1", rate(overall["macro_f1"], overall["macro_f1_ci"])]],
-    )]
-    groups = metrics["group"]
-    rows = [[g, ", ".join(e["classes"]), str(e["n_images"]), rate(e["recall"], e["recall_ci"]),
-             rate(e["precision"], e["precision_ci"]), rate(e["f1"], e["f1_ci"])] for g, e in groups.items()]
+    """Every table of the report, in page order."""
+    return [*_class_tables(metrics), *_blur_tables(metrics), _detection_table(metrics["blur_detection"]),
+            _calibration_table(metrics["calibration"])]
+
+
+def _rate(entry: dict[str, Any], key: str) -> str:
+    """`entry[key]` as a percentage with its interval `entry[key + "_ci"]`."""
+    return rate(entry[key], entry[f"{key}_ci"])
+
+
+def _class_tables(metrics: dict[str, Any]) -> list[Table]:
+    """Overall, frequent vs rare, what rare classes are taken for, and per class."""
+    per_class, overall, groups = metrics["per_class"], metrics["overall"], metrics["group"]
     rare_gap = metrics["gaps"].get("frequent_minus_rare_recall")
-    tables.append(Table(
-        "group-table", "Frequent vs rare classes", ["group", "classes", "images", "recall", "precision", "F1"], rows,
-        note=("Group figures are means over the group's classes. Frequent − rare recall gap: "
-              f"{gap(rare_gap)} (* = 95 % interval excludes 0)." if rare_gap else "The data has no frequent/rare split."),
-    ))
     confusion_rows = []
     for name, items in metrics["rare_confusions"].items():
         text = "; ".join(f"{it['class']} ({it['count']}, {pct(it['share'])})" for it in items) or "none"
-        confusion_rows.append([name, rate(per_class[name]["recall"], per_class[name]["recall_ci"]), text])
-    tables.append(Table("rare-confusions", "What the rare classes are taken for",
-                        ["rare class", "recall", "most often predicted instead (images, share)"], confusion_rows))
-    tables.append(Table(
-        "per-class-table", "Per class",
-        ["class", "group", "images (blurred)", "recall", "precision", "F1", "recall blurred", "recall sharp"],
-        [[n, per_class[n]["group"], f"{per_class[n]['support']} ({per_class[n]['n_blurred']})",
-          rate(per_class[n]["recall"], per_class[n]["recall_ci"]),
-          rate(per_class[n]["precision"], per_class[n]["precision_ci"]), rate(per_class[n]["f1"], per_class[n]["f1_ci"]),
-          rate(per_class[n]["recall_blurred"], per_class[n]["recall_blurred_ci"]),
-          rate(per_class[n]["recall_sharp"], per_class[n]["recall_sharp_ci"])] for n in names],
-    ))
+        confusion_rows.append([name, _rate(per_class[name], "recall"), text])
+    return [
+        Table("overall-table", "Overall", ["metric", "value [95 % CI]"],
+              [["images", str(overall["n_images"])],
+               ["top-1 accuracy", _rate(overall, "top1")],
+               ["balanced accuracy (mean per-class recall)", _rate(overall, "balanced_accuracy")],
+               ["macro-F1", _rate(overall, "macro_f1")]]),
+        Table("group-table", "Frequent vs rare classes", ["group", "classes", "images", "recall", "precision", "F1"],
+              [[g, ", ".join(e["classes"]), str(e["n_images"]), _rate(e, "recall"), _rate(e, "precision"), _rate(e, "f1")]
+               for g, e in groups.items()],
+              note=("Group figures are means over the group's classes. Frequent − rare recall gap: "
+                    f"{gap(rare_gap)} (* = 95 % interval excludes 0)." if rare_gap else "The data has no frequent/rare split.")),
+        Table("rare-confusions", "What the rare classes are taken for",
+              ["rare class", "recall", "most often predicted instead (images, share)"], confusion_rows),
+        Table("per-class-table", "Per class",
+              ["class", "group", "images (blurred)", "recall", "precision", "F1", "recall blurred", "recall sharp"],
+              [[n, e["group"], f"{e['support']} ({e['n_blurred']})", _rate(e, "recall"), _rate(e, "precision"),
+                _rate(e, "f1"), _rate(e, "recall_blurred"), _rate(e, "recall_sharp")]
+               for n, e in ((n, per_class[n]) for n in metrics["class_names"])]),
+    ]
+
+
+def _blur_tables(metrics: dict[str, Any]) -> list[Table]:
+    """Blurred vs sharp overall, by group, by blur kind and by blur strength."""
     blur = metrics["blur"]
-    tables.append(Table(
-        "blur-overall-table", "Blurred vs sharp", ["images", "count", "accuracy", "balanced accuracy"],
-        [["sharp", str(blur["n_sharp"]), rate(blur["accuracy_sharp"], blur["accuracy_sharp_ci"]),
-          rate(blur["balanced_sharp"], blur["balanced_sharp_ci"])],
-         ["blurred", str(blur["n_blurred"]), rate(blur["accuracy_blurred"], blur["accuracy_blurred_ci"]),
-          rate(blur["balanced_blurred"], blur["balanced_blurred_ci"])]],
-        note=f"Sharp − blurred accuracy gap: {gap(metrics['gaps']['sharp_minus_blurred_accuracy'])}.",
-    ))
-    tables.append(Table(
-        "blur-table", "Group × blurred/sharp (mean recall)", ["group", "sharp", "blurred", "sharp − blurred"],
-        [[g, rate(e["recall_sharp"], e["recall_sharp_ci"]), rate(e["recall_blurred"], e["recall_blurred_ci"]),
-          gap(_gap_of(e["blur_gap_points"], e["blur_gap_points_ci"]))] for g, e in groups.items()],
-    ))
-    tables.append(Table(
-        "blur-kind-table", "Accuracy per blur kind", ["blur kind", "images", "accuracy"],
-        [[k, str(e["n"]), rate(e["accuracy"], e["accuracy_ci"])] for k, e in blur["per_kind"].items()],
-    ))
-    tables.append(Table(
-        "blur-strength-table", "Accuracy per blur strength (terciles of each kind's parameter)",
-        ["blur kind", "strength", "images", "accuracy"],
-        [[k, e["label"], str(e["n"]), rate(e["accuracy"], e["accuracy_ci"])]
-         for k, buckets in blur["per_strength"].items() for e in buckets],
-    ))
-    det = metrics["blur_detection"]
+    return [
+        Table("blur-overall-table", "Blurred vs sharp", ["images", "count", "accuracy", "balanced accuracy"],
+              [["sharp", str(blur["n_sharp"]), _rate(blur, "accuracy_sharp"), _rate(blur, "balanced_sharp")],
+               ["blurred", str(blur["n_blurred"]), _rate(blur, "accuracy_blurred"), _rate(blur, "balanced_blurred")]],
+              note=f"Sharp − blurred accuracy gap: {gap(metrics['gaps']['sharp_minus_blurred_accuracy'])}."),
+        Table("blur-table", "Group × blurred/sharp (mean recall)", ["group", "sharp", "blurred", "sharp − blurred"],
+              [[g, _rate(e, "recall_sharp"), _rate(e, "recall_blurred"),
+                gap(_gap_of(e["blur_gap_points"], e["blur_gap_points_ci"]))] for g, e in metrics["group"].items()]),
+        Table("blur-kind-table", "Accuracy per blur kind", ["blur kind", "images", "accuracy"],
+              [[k, str(e["n"]), _rate(e, "accuracy")] for k, e in blur["per_kind"].items()]),
+        Table("blur-strength-table", "Accuracy per blur strength (terciles of each kind's parameter)",
+              ["blur kind", "strength", "images", "accuracy"],
+              [[k, e["label"], str(e["n"]), _rate(e, "accuracy")]
+               for k, buckets in blur["per_strength"].items() for e in buckets]),
+    ]
+
+
+def _detection_table(det: dict[str, Any]) -> Table:
     detectors = [("Laplacian variance, default threshold", det["laplacian_default"]),
                  ("Laplacian variance, fitted threshold", det["laplacian_fitted"])]
     if det["learned_head"] is not None:
         detectors.append(("learned blur head (p ≥ 0.5)", det["learned_head"]))
-    tables.append(Table(
+    return Table(
         "detection-table", "Blur detection against the manifest truth",
         ["detector", "threshold", "accuracy", "precision", "recall", "ROC AUC"],
         [[label, f"{d['threshold']:.4g}", pct(d["accuracy"]), pct(d["precision"]), pct(d["recall"]), _num(d["roc_auc"])]
          for label, d in detectors],
         note="The ROC AUC of the Laplacian score does not depend on the threshold."
         + ("" if det["learned_head"] is not None else " This model has no learned blur head."),
-    ))
-    cal = metrics["calibration"]
+    )
+
+
+def _calibration_table(cal: dict[str, Any]) -> Table:
     over = _gap_of(cal["overconfidence_points"], cal["overconfidence_points_ci"])
-    tables.append(Table(
+    return Table(
         "calibration-table", "Calibration", ["images", "expected calibration error", "mean confidence − accuracy"],
-        [["all", rate(cal["ece"], cal["ece_ci"]), gap(over)],
-         ["rare classes", rate(cal["ece_rare"], cal["ece_rare_ci"]), ""]],
+        [["all", _rate(cal, "ece"), gap(over)], ["rare classes", _rate(cal, "ece_rare"), ""]],
         note=f"ECE over {cal['n_bins']} equal-width bins of the top-1 probability.",
-    ))
-    return tables
+    )
 
 
 _CSS = """

@@ -106,14 +106,43 @@ def write_report(
     metrics["summary"] = summarize(metrics, split)
     metrics["run"] = dict(provenance, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           blur_threshold_fitted=fitted_threshold, blur_threshold_default=default_threshold)
-
     before, after = card_counts(card, table.class_names)
     if after is None and train_counts is not None:
         after = list(train_counts)
+    refs = draw_figures(evaluation, metrics, (before, after), default_threshold, fitted_threshold)
+    metrics["figures"] = {ref.id.removeprefix("fig-"): ref.filename for ref in refs}
+
+    tables = build_tables(metrics)
+    title = f"blurfuse report — {Path(provenance.get('model', 'model')).name} on {split}"
+    meta = [
+        f"Model: {provenance.get('model')} (version {provenance.get('model_version')}, backbone "
+        f"{provenance.get('backbone')}, branches {'+'.join(provenance.get('branches') or [])}, "
+        f"input {provenance.get('input_size')} px)",
+        f"Data: {provenance.get('data')}, split {split}, {table.n} images. Blur thresholds: default "
+        f"{default_threshold:g}, fitted {fitted_threshold:.4g}.",
+        f"Intervals: 95 % percentile bootstrap, {n_resamples} resamples of images within class × blurred/sharp, "
+        f"seed {seed}. Rates in %, gaps in percentage points (pts). Generated {metrics['run']['created']}.",
+    ]
+    out = Path(out)
+    with atomic_directory(out, force=force) as tmp:
+        for ref in refs:
+            atomic_write_bytes(tmp / ref.filename, ref.png)
+        write_predictions_csv(table, tmp / "predictions.csv")
+        atomic_write_json(tmp / "metrics.json", metrics)
+        atomic_write_text(tmp / "report.md", render_markdown(title, meta, metrics["summary"], tables, refs, SECTIONS))
+        atomic_write_text(tmp / "index.html", render_html(title, meta, metrics["summary"], tables, refs, SECTIONS))
+        _make_readable(tmp)
+    return out / "index.html"
+
+
+def draw_figures(evaluation: Evaluation, metrics: dict[str, Any], counts: tuple[list[int] | None, list[int] | None],
+                 default_threshold: float, fitted_threshold: float) -> list[FigureRef]:
+    """Every figure of the report as PNG bytes, with its id, title and caption."""
+    table = evaluation.table
     figures = [
         ("fig-class-counts", "class_counts", "Class counts before and after the skew",
          "Training images per class from the data card (log scale); bar colour = group.",
-         plots.class_counts(table.class_names, table.groups, before, after)),
+         plots.class_counts(table.class_names, table.groups, *counts)),
         ("fig-per-class-recall", "per_class_recall", "Per-class recall, blurred vs sharp",
          "Bars: recall on blurred and on sharp test images; whiskers: 95 % bootstrap intervals; label colour = group.",
          plots.per_class_recall(metrics)),
@@ -132,34 +161,8 @@ def write_report(
          "The most confident mistakes on rare classes: image, the edge map the model saw, and what it was taken for.",
          plots.misclassified_gallery(rare_gallery_items(evaluation))),
     ]
-    refs = [FigureRef(fid, title, caption, f"figures/{name}.png", plots.png_bytes(fig))
+    return [FigureRef(fid, title, caption, f"figures/{name}.png", plots.png_bytes(fig))
             for fid, name, title, caption, fig in figures]
-    metrics["figures"] = {ref.id.removeprefix("fig-"): ref.filename for ref in refs}
-
-    tables = build_tables(metrics)
-    title = f"blurfuse report — {Path(provenance.get('model', 'model')).name} on {split}"
-    meta = [
-        f"Model: {provenance.get('model')} (version {provenance.get('model_version')}, backbone "
-        f"{provenance.get('backbone')}, branches {'+'.join(provenance.get('branches') or [])}, "
-        f"input {provenance.get('input_size')} px)",
-        f"Data: {provenance.get('data')}, split {split}, {table.n} images. Blur thresholds: default "
-        f"{default_threshold:g}, fitted {fitted_threshold:.4g}.",
-        f"Intervals: 95 % percentile bootstrap, {n_resamples} resamples of images within class × blurred/sharp, "
-        f"seed {seed}. Rates in %, gaps in percentage points (pts). Generated {metrics['run']['created']}.",
-    ]
-    page = render_html(title, meta, metrics["summary"], tables, refs, SECTIONS)
-    markdown = render_markdown(title, meta, metrics["summary"], tables, refs, SECTIONS)
-
-    out = Path(out)
-    with atomic_directory(out, force=force) as tmp:
-        for ref in refs:
-            atomic_write_bytes(tmp / ref.filename, ref.png)
-        write_predictions_csv(table, tmp / "predictions.csv")
-        atomic_write_json(tmp / "metrics.json", metrics)
-        atomic_write_text(tmp / "report.md", markdown)
-        atomic_write_text(tmp / "index.html", page)
-        _make_readable(tmp)
-    return out / "index.html"
 
 
 def _make_readable(root: Path) -> None:

@@ -46,61 +46,67 @@ def _gap_sentence(gap: dict[str, Any], positive: str, negative: str, neutral: st
 
 
 def summarize(metrics: dict[str, Any], split: str = "test") -> list[str]:
-    """Sentences, most important first."""
-    overall = metrics["overall"]
-    sentences = [
+    """Sentences, most important first: overall, frequent vs rare, blurred vs sharp, detection, calibration."""
+    return [
+        _overall_sentence(metrics["overall"], split),
+        *_rare_sentences(metrics),
+        *_blur_sentences(metrics, split),
+        _detection_sentence(metrics["blur_detection"]),
+        _calibration_sentence(metrics["calibration"]),
+    ]
+
+
+def _overall_sentence(overall: dict[str, Any], split: str) -> str:
+    return (
         f"On the {split} split ({overall['n_images']} images) the model classifies {pct(overall['top1'])} of images "
         f"correctly; balanced accuracy (mean recall over classes) is {pct(overall['balanced_accuracy'])} "
         f"({interval(overall['balanced_accuracy_ci'], 100, ' %')}) and macro-F1 {pct(overall['macro_f1'])}."
-    ]
-    gaps = metrics["gaps"]
+    )
+
+
+def _rare_sentences(metrics: dict[str, Any]) -> list[str]:
+    """The frequent - rare recall gap, and the most common mistake on a rare class."""
+    sentences = []
     group = metrics["group"]
-    if "frequent_minus_rare_recall" in gaps:
+    if "frequent_minus_rare_recall" in metrics["gaps"]:
+        rare, frequent = pct(group["rare"]["recall"]), pct(group["frequent"]["recall"])
         sentences.append(_gap_sentence(
-            gaps["frequent_minus_rare_recall"],
+            metrics["gaps"]["frequent_minus_rare_recall"],
             positive="Rare classes are recalled {pts} points less often than frequent ones ({ci}): "
-            f"{pct(group['rare']['recall'])} against {pct(group['frequent']['recall'])}.",
+            f"{rare} against {frequent}.",
             negative="Rare classes are recalled {pts} points more often than frequent ones ({ci}): "
-            f"{pct(group['rare']['recall'])} against {pct(group['frequent']['recall'])}.",
+            f"{rare} against {frequent}.",
             neutral="Rare and frequent classes are recalled about equally often "
-            f"({pct(group['rare']['recall'])} against {pct(group['frequent']['recall'])}); the difference "
+            f"({rare} against {frequent}); the difference "
             "(frequent minus rare) of {pts} points is not significant ({ci} includes 0).",
         ))
-    confusions = metrics.get("rare_confusions", {})
-    worst = [(name, items[0]) for name, items in confusions.items() if items]
+    worst = [(name, items[0]) for name, items in metrics.get("rare_confusions", {}).items() if items]
     if worst:
         name, top = max(worst, key=lambda item: item[1]["share"])
         sentences.append(
             f"The most common mistake on a rare class is {name} taken for {top['class']} "
             f"({top['count']} images, {pct(top['share'])} of its test images)."
         )
+    return sentences
+
+
+def _blur_sentences(metrics: dict[str, Any], split: str) -> list[str]:
+    """What blur costs overall, which blur kind is hardest, and which group blur hurts most."""
     blur = metrics["blur"]
     if not blur["n_blurred"] or not blur["n_sharp"]:
-        sentences.append(f"The {split} split has {'no blurred' if not blur['n_blurred'] else 'no sharp'} images, "
-                         "so the cost of blur cannot be measured on it.")
-    else:
-        sentences.append(_gap_sentence(
-            gaps["sharp_minus_blurred_accuracy"],
-            positive="Blur costs {pts} points of accuracy ({ci}): "
-            f"{pct(blur['accuracy_blurred'])} on blurred against {pct(blur['accuracy_sharp'])} on sharp images.",
-            negative="Blurred images are classified {pts} points better than sharp ones ({ci}): "
-            f"{pct(blur['accuracy_blurred'])} against {pct(blur['accuracy_sharp'])}.",
-            neutral="Blur does not measurably change accuracy "
-            f"({pct(blur['accuracy_blurred'])} blurred against {pct(blur['accuracy_sharp'])} sharp); the difference "
-            "(sharp minus blurred) of {pts} points is not significant ({ci} includes 0).",
-        ))
-    kinds = {k: v for k, v in blur.get("per_kind", {}).items() if v.get("accuracy") is not None}
-    if len(kinds) > 1:
-        hardest = min(kinds, key=lambda k: kinds[k]["accuracy"])
-        easiest = max(kinds, key=lambda k: kinds[k]["accuracy"])
-        overlap = (kinds[hardest]["accuracy_ci"][1] or 1.0) >= (kinds[easiest]["accuracy_ci"][0] or 0.0)
-        sentences.append(
-            f"The hardest blur kind is {hardest} ({pct(kinds[hardest]['accuracy'])} accuracy), "
-            f"the easiest {easiest} ({pct(kinds[easiest]['accuracy'])})"
-            + ("; their intervals overlap, so this ranking is uncertain." if overlap else ".")
-        )
-    hurt = {g: e for g, e in group.items() if e.get("blur_gap_points") is not None}
-    if len(hurt) > 1 and blur["n_blurred"] and blur["n_sharp"]:
+        return [f"The {split} split has {'no blurred' if not blur['n_blurred'] else 'no sharp'} images, "
+                "so the cost of blur cannot be measured on it.", *_blur_kind_sentence(blur)]
+    blurred, sharp = pct(blur["accuracy_blurred"]), pct(blur["accuracy_sharp"])
+    sentences = [_gap_sentence(
+        metrics["gaps"]["sharp_minus_blurred_accuracy"],
+        positive="Blur costs {pts} points of accuracy ({ci}): " f"{blurred} on blurred against {sharp} on sharp images.",
+        negative="Blurred images are classified {pts} points better than sharp ones ({ci}): " f"{blurred} against {sharp}.",
+        neutral="Blur does not measurably change accuracy "
+        f"({blurred} blurred against {sharp} sharp); the difference "
+        "(sharp minus blurred) of {pts} points is not significant ({ci} includes 0).",
+    ), *_blur_kind_sentence(blur)]
+    hurt = {g: e for g, e in metrics["group"].items() if e.get("blur_gap_points") is not None}
+    if len(hurt) > 1:
         worst_group = max(hurt, key=lambda g: hurt[g]["blur_gap_points"])
         entry = hurt[worst_group]
         if entry["blur_gap_points"] > 0:
@@ -108,9 +114,21 @@ def summarize(metrics: dict[str, Any], split: str = "test") -> list[str]:
                 f"Blur hurts the {worst_group} classes most: their recall drops by {entry['blur_gap_points']:.1f} points "
                 f"({interval(entry['blur_gap_points_ci'])}) from sharp to blurred images."
             )
-    sentences.append(_detection_sentence(metrics["blur_detection"]))
-    sentences.append(_calibration_sentence(metrics["calibration"]))
     return sentences
+
+
+def _blur_kind_sentence(blur: dict[str, Any]) -> list[str]:
+    kinds = {k: v for k, v in blur.get("per_kind", {}).items() if v.get("accuracy") is not None}
+    if len(kinds) <= 1:
+        return []
+    hardest = min(kinds, key=lambda k: kinds[k]["accuracy"])
+    easiest = max(kinds, key=lambda k: kinds[k]["accuracy"])
+    overlap = (kinds[hardest]["accuracy_ci"][1] or 1.0) >= (kinds[easiest]["accuracy_ci"][0] or 0.0)
+    return [
+        f"The hardest blur kind is {hardest} ({pct(kinds[hardest]['accuracy'])} accuracy), "
+        f"the easiest {easiest} ({pct(kinds[easiest]['accuracy'])})"
+        + ("; their intervals overlap, so this ranking is uncertain." if overlap else ".")
+    ]
 
 
 def _detection_sentence(detection: dict[str, Any]) -> str:

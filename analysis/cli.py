@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from train.data.splits import SPLITS
+from train.recipes import parse_overrides
 
 DEFAULT_VARIANTS = ("fused", "rgb_only", "edge_blur_only", "no_balancing")
 
@@ -133,21 +134,6 @@ def run_compare(args: argparse.Namespace) -> int:
     print(table.read_text())
     return 0
 
-
-def parse_overrides(items: list[str]) -> dict[str, object]:
-    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, true, lists), else as text."""
-    import json
-
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _positive_int(text: str) -> int:

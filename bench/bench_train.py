@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,8 @@ from fusion.predictor import Predictor  # noqa: E402
 from train.baselines import (fit_logistic_regression, fit_small_cnn, predict_logistic_regression,  # noqa: E402
                              predict_small_cnn)
 from train.data.dataset_dir import read_dataset  # noqa: E402
-from train.fit import recipe_config, train_model  # noqa: E402
+from train.fit import train_model  # noqa: E402
+from train.recipes import parse_overrides, recipe_config  # noqa: E402
 
 
 def scores(predicted: np.ndarray, labels: np.ndarray, groups: list[str], blurred: np.ndarray) -> dict:
@@ -99,7 +99,7 @@ def main() -> None:
 
 def fusion_row(args: argparse.Namespace, dataset, test_images: np.ndarray, labels: np.ndarray, blurred: np.ndarray) -> tuple:
     """Train (or reuse) the fusion model with the default recipe and score it on test, with predict latency."""
-    overrides = dict(_parse_override(text) for text in args.overrides)
+    overrides = parse_overrides(args.overrides)
     variant = ", ".join(f"{k}={v}" for k, v in overrides.items())
     run_dir = args.runs / ("default" if not overrides else "default-" + "-".join(f"{k}{v}" for k, v in overrides.items()))
     config = recipe_config("default", data=str(args.data), out=str(run_dir), force=True, seed=args.seed, **overrides)
@@ -145,17 +145,6 @@ def baseline_rows(dataset, test_images: np.ndarray, labels: np.ndarray, blurred:
     rows.append(("(c) class-weighted logistic regression on raw pixels", scores(predicted, labels, dataset.groups, blurred),
                  time.perf_counter() - start, float("nan"), float("nan")))
     return rows
-
-
-def _parse_override(text: str) -> tuple[str, object]:
-    """KEY=VALUE with a JSON value (numbers, lists, true) or plain text (sampler names)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--set expects KEY=VALUE; got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
+
+from features.paths import absolute_path
 
 log = logging.getLogger("blurfuse.run")
 
@@ -23,10 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build FMNIST-LT-Blur v1 (or reuse it), train the default recipe (or resume it), "
         "write the analysis report and serve the model. Steps whose output exists are skipped.",
     )
-    parser.add_argument("--data", type=Path, default=Path("data/fmnist-lt-blur-v1"), help="dataset dir")
-    parser.add_argument("--out", type=Path, default=Path("runs/default"), help="training run dir")
+    parser.add_argument("--data", type=absolute_path, default="data/fmnist-lt-blur-v1", help="dataset dir")
+    parser.add_argument("--out", type=absolute_path, default="runs/default", help="training run dir")
     parser.add_argument("--recipe", default="default", help="training recipe name (default: %(default)s)")
-    parser.add_argument("--data-root", type=Path, default=None, help="where the Fashion-MNIST IDX files are")
+    parser.add_argument("--data-root", type=absolute_path, default=None, help="where the Fashion-MNIST IDX files are")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--no-serve", action="store_true", help="stop after the report")

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from train.recipes import RECIPES, TrainConfig, recipe_config
+from train.recipes import RECIPES, TrainConfig, parse_overrides, recipe_config
 
 
 def test_the_default_recipe_is_the_config_defaults():
@@ -46,3 +46,13 @@ def test_bad_recipe_names_settings_and_values_are_refused_by_name():
         recipe_config("default", data="d", out="o", patience=0).validate()
     with pytest.raises(ValueError, match="--data"):
         recipe_config("default").validate()
+
+
+def test_set_overrides_read_json_values_and_keep_names_as_text():
+    overrides = parse_overrides(["epochs=16", "sampler=effective", "lr=1e-3", "branches=[\"edge\", \"blur\"]", " ema =true"])
+    assert overrides == {"epochs": 16, "sampler": "effective", "lr": 1e-3, "branches": ["edge", "blur"], "ema": True}
+    assert recipe_config("default", **parse_overrides(["epochs=16"])).epochs == 16
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["epochs"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["=3"])

@@ -1,13 +1,85 @@
-"""Subcommands owned by the train package: `data` (build a dataset dir) and `train` (fit a model)."""
+"""The train package's command line: `blurfuse data` (build a dataset dir, see train/data/cli.py) and
+`blurfuse train` (fit the fusion model), plus the parser `torchrun -m train.fit` reads.
+
+Paths given here are made absolute as they are parsed, so everything below sees absolute paths.
+Heavy libraries (torch, timm) are imported inside the handler, so `blurfuse --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from features.paths import absolute_path
+from train.recipes import RECIPES, SELECT_MODES, TrainConfig, recipe_config
+from train.sampler import SAMPLER_MODES
+
+# Settings a command-line run fixes itself rather than taking from the recipe's overrides.
+_RUN_SETTINGS = ("data", "out", "recipe", "seed", "device", "resume", "force", "progress")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from train import cli_train
     from train.data import cli as data_cli
 
     data_cli.register(subparsers)
-    cli_train.register(subparsers)
+    parser = subparsers.add_parser(
+        "train", parents=[get_args_parser(add_help=False)], help="train the fusion model on a dataset dir",
+        description="Train the RGB + edge + blur fusion model with class-balanced sampling and a logit-adjusted loss. "
+        "Multi-process: torchrun --nproc_per_node=N -m train.fit --data DIR --out RUN",
+    )
+    parser.set_defaults(func=run)
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Options left unset (None) keep the recipe's value."""
+    parser = argparse.ArgumentParser(description="Train the blurfuse fusion model", add_help=add_help)
+    parser.add_argument("--data", type=absolute_path, required=True, help="dataset dir written by 'blurfuse data'")
+    parser.add_argument("--out", type=absolute_path, required=True, help="run dir to write (checkpoint, metrics, log)")
+    parser.add_argument("--recipe", default="default", help=f"named recipe ({', '.join(RECIPES)}); options below override it")
+    parser.add_argument("--backbone", help="timm model name of the RGB branch")
+    pre = parser.add_mutually_exclusive_group()
+    pre.add_argument("--pretrained", choices=["offline", "hub", "none"], help="backbone weights: offline package (default), timm hub, none")
+    pre.add_argument("--no-pretrained", dest="pretrained", action="store_const", const="none")
+    pre.add_argument("--backbone-weights", type=absolute_path, help="local weights file (safetensors or state dict) for the backbone")
+    parser.add_argument("--input-size", type=int)
+    parser.add_argument("--branches", type=lambda s: tuple(b.strip() for b in s.split(",") if b.strip()), help="subset of rgb,edge,blur")
+    parser.add_argument("--sampler", choices=SAMPLER_MODES, help="class-balanced sampling weights")
+    parser.add_argument("--sampler-beta", type=float, help="strength of the 'effective' sampler, in (0, 1)")
+    parser.add_argument("--rebalance-from-epoch", type=int, help="first epoch drawn by the class-balanced sampler (earlier: natural)")
+    parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
+    parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
+    parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--samples-per-epoch", type=int, help="images drawn per epoch (the budget is epochs x this)")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
+    parser.add_argument("--ema-decay", type=float, help="keep, select and save an EMA of the weights (0 = off)")
+    parser.add_argument("--select", choices=SELECT_MODES, help="which epoch is kept: balanced_acc, val_loss or last")
+    parser.add_argument("--passes", type=float, help="cap the budget at this many passes over the training set (0 = off)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--force", action="store_true", help="replace an existing run in --out")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The recipe named by --recipe, with every recipe option given on the command line applied."""
+    settings = {f.name for f in dataclasses.fields(TrainConfig)} - set(_RUN_SETTINGS)
+    overrides = {key: getattr(args, key) for key in settings if getattr(args, key, None) is not None}
+    if overrides.get("backbone_weights"):
+        overrides["pretrained"] = "file"
+        overrides["backbone_weights"] = str(overrides["backbone_weights"])
+    return recipe_config(args.recipe, data=args.data, out=args.out, seed=args.seed, device=args.device,
+                         resume=args.resume, force=args.force, progress=not args.no_progress, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from train.fit import train_model
+
+    run_dir = train_model(config_from_args(args))
+    print(f"checkpoint: {run_dir / 'model.safetensors'} (+ model.json); metrics: {run_dir / 'metrics.csv'}")
+    return 0

@@ -13,7 +13,6 @@ the training finished.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import dataclasses
@@ -22,7 +21,6 @@ import io
 import logging
 import math
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +46,7 @@ from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
 from train.recipes import SELECT_MODES, TrainConfig, recipe_config
 from train.resume import Progress
-from train.sampler import SAMPLER_MODES, class_weights, draw_epoch, sampled_prior, shard
+from train.sampler import class_weights, draw_epoch, sampled_prior, shard
 
 __all__ = ["TrainConfig", "recipe_config", "train_model", "train_one_epoch", "evaluate", "epoch_sampler", "weights_digest"]
 
@@ -433,60 +431,8 @@ def append_metrics(path: Path, row: dict, epoch: int) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Train the blurfuse fusion model", add_help=add_help)
-    parser.add_argument("--data", required=True, help="dataset dir written by 'blurfuse data'")
-    parser.add_argument("--out", required=True, help="run dir to write (checkpoint, metrics, log)")
-    parser.add_argument("--recipe", default="default", help="named recipe (default, smoke); options below override it")
-    parser.add_argument("--backbone", help="timm model name of the RGB branch")
-    pre = parser.add_mutually_exclusive_group()
-    pre.add_argument("--pretrained", choices=["offline", "hub", "none"], help="backbone weights: offline package (default), timm hub, none")
-    pre.add_argument("--no-pretrained", dest="pretrained", action="store_const", const="none")
-    pre.add_argument("--backbone-weights", help="local weights file (safetensors or state dict) for the backbone")
-    parser.add_argument("--input-size", type=int)
-    parser.add_argument("--branches", type=lambda s: tuple(b.strip() for b in s.split(",") if b.strip()), help="subset of rgb,edge,blur")
-    parser.add_argument("--sampler", choices=SAMPLER_MODES, help="class-balanced sampling weights")
-    parser.add_argument("--sampler-beta", type=float, help="strength of the 'effective' sampler, in (0, 1)")
-    parser.add_argument("--rebalance-from-epoch", type=int, help="first epoch drawn by the class-balanced sampler (earlier: natural)")
-    parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
-    parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
-    parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--samples-per-epoch", type=int, help="images drawn per epoch (the budget is epochs x this)")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
-    parser.add_argument("--ema-decay", type=float, help="keep, select and save an EMA of the weights (0 = off)")
-    parser.add_argument("--select", choices=SELECT_MODES, help="which epoch is kept: balanced_acc, val_loss or last")
-    parser.add_argument("--passes", type=float, help="cap the budget at this many passes over the training set (0 = off)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--force", action="store_true", help="replace an existing run in --out")
-    parser.add_argument("--no-progress", action="store_true")
-    return parser
+if __name__ == "__main__":  # torchrun --nproc_per_node=N -m train.fit --data DIR --out RUN
+    from train.cli import config_from_args, get_args_parser
 
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {
-        key: getattr(args, key)
-        for key in ("backbone", "pretrained", "input_size", "branches", "sampler", "sampler_beta", "rebalance_from_epoch", "logit_adjust_tau", "blur_loss_weight",
-                    "blur_augment", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay", "patience", "backbone_weights",
-                    "ema_decay", "select", "passes")
-        if getattr(args, key, None) is not None
-    }
-    if overrides.get("backbone_weights"):
-        overrides["pretrained"] = "file"
-    return recipe_config(args.recipe, data=str(args.data), out=str(args.out), seed=args.seed, device=args.device,
-                         resume=args.resume, force=args.force, progress=not args.no_progress, **overrides)
-
-
-def main(args: argparse.Namespace) -> int:
-    train_model(config_from_args(args))
-    return 0
-
-
-if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(main(get_args_parser().parse_args()))
+    train_model(config_from_args(get_args_parser().parse_args()))

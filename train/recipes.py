@@ -12,8 +12,9 @@ travel in their own objects, never written back into the config.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 
@@ -132,3 +133,21 @@ def recipe_config(name: str = "default", **overrides: Any) -> TrainConfig:
     if unknown:
         raise ValueError(f"unknown training setting(s) {sorted(unknown)}")
     return TrainConfig(**{**RECIPES[name], **overrides, "recipe": name})
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items as recipe overrides (`ablate`, `compare`, bench scripts).
+
+    VALUE is read as JSON when it parses (numbers, true, lists), else kept as text (sampler names).
+    Unknown keys are left to `recipe_config`, which names them.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from features.paths import absolute_path
 from train.data.splits import DEV_BLUR_SEED, DEV_PER_CLASS, DEV_SEED
 
 DESCRIPTION = """\
@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_argument_group("source")
     source.add_argument("--dataset", choices=["fashion-mnist", "cifar10", "folder"], default="fashion-mnist")
-    source.add_argument("--folder", type=Path, help="image folder with one subfolder per class, optionally under train/ and test/ (--dataset folder)")
-    source.add_argument("--data-root", type=Path, help="where the source files are (Fashion-MNIST IDX files, cifar-10-batches-py/)")
+    source.add_argument("--folder", type=absolute_path, help="image folder with one subfolder per class, optionally under train/ and test/ (--dataset folder)")
+    source.add_argument("--data-root", type=absolute_path, help="where the source files are (Fashion-MNIST IDX files, cifar-10-batches-py/)")
     source.add_argument("--download", action="store_true", help="download the source with torchvision if not found (needs internet)")
     source.add_argument("--image-size", type=int, default=64, help="square size folder images are resized to (default 64; Fashion-MNIST and CIFAR keep 28 / 32)")
     source.add_argument("--test-fraction", type=float, default=0.2, help="stratified test share for folders without train/ and test/ (default 0.2)")
@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     blur.add_argument("--blur-seed", type=int, default=1, help="blur seed of train and validation (default 1)")
     blur.add_argument("--test-blur-seed", type=int, default=2, help="blur seed of test (default 2)")
     out = parser.add_argument_group("output")
-    out.add_argument("--out", type=Path, required=True, help="dataset directory to write")
+    out.add_argument("--out", type=absolute_path, required=True, help="dataset directory to write")
     out.add_argument("--force", action="store_true", help="replace an existing output directory (once the new one is complete)")
     out.add_argument("--allow-rule-break", action="store_true", help="build even if the long-tail or 30 %% blur rule is broken (written in the card)")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
+
+from features.paths import absolute_path  # Flask resolves a relative dir against its package
 
 log = logging.getLogger("blurfuse.serve")
 
@@ -23,15 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ngrok", action="store_true", help="also open a public ngrok tunnel (needs NGROK_AUTHTOKEN)")
     parser.add_argument("--basic-auth", metavar="USER:PASS", help="require HTTP basic auth on the ngrok URL (recommended)")
     parser.set_defaults(func=run)
-
-
-def absolute_path(text: str) -> Path:
-    """A command-line path made absolute against the working directory, once, at parse time.
-
-    Flask resolves a relative directory against the web package, not the working directory, so a
-    relative run dir (`make run` passes `runs/default`) would make the report link answer 404.
-    """
-    return Path(text).expanduser().resolve()
 
 
 def validate(args: argparse.Namespace) -> None:

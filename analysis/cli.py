@@ -1,4 +1,4 @@
-"""Subcommands owned by the analysis package: `report` and `ablate`.
+"""Subcommands owned by the analysis package: `report`, `calibrate` and `ablate`.
 
 Heavy libraries (torch, matplotlib) are imported inside the handlers so `blurfuse --help` stays fast.
 """
@@ -11,11 +11,18 @@ from pathlib import Path
 from train.data.splits import SPLITS
 from train.recipes import parse_overrides
 
+CALIBRATE_DESCRIPTION = (
+    "Temperature scaling: fit the T that minimises the negative log-likelihood of softmax(logits / T) on a held-out "
+    "split and write it into the run's model.json (atomically; the weights stay as they are). Training does this on "
+    "val at its end; use this for runs trained before that, or to refit on dev. The test split is refused: it would "
+    "tune on test."
+)
 DEFAULT_VARIANTS = ("fused", "rgb_only", "edge_blur_only", "no_balancing")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     add_report_parser(subparsers)
+    add_calibrate_parser(subparsers)
     add_ablate_parser(subparsers)
     add_compare_parser(subparsers)
 
@@ -28,8 +35,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         "measure frequent vs rare and blurred vs sharp with 95 % bootstrap intervals, and write a self-contained "
         "report directory (index.html, report.md, metrics.json, predictions.csv, figures/). Prints the path of index.html.",
     )
-    parser.add_argument("--model", type=Path, required=True, help="training run dir (or its model.json)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
+    _add_model_and_data(parser)
     parser.add_argument("--split", default="test", choices=SPLITS,
                         help="split to evaluate (default: %(default)s); dev compares recipes, test scores a finished one")
     parser.add_argument("--out", type=Path, default=None, help="report dir (default: MODEL/report)")
@@ -37,9 +43,19 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    parser.add_argument("--robustness", action="store_true",
+                        help="add the blur-beyond-training section: sharp images re-blurred harder than training and "
+                        "with kernels it never used, accuracy per kind and strength")
+    parser.add_argument("--robustness-images", type=_positive_int, default=2000,
+                        help="sharp images the robustness sweep uses (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_report)
     return parser
+
+
+def _add_model_and_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="training run dir (or its model.json)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -47,8 +63,32 @@ def run_report(args: argparse.Namespace) -> int:
 
     index = make_report(args.model, args.data, split=args.split, out=args.out, force=args.force,
                         batch_size=args.batch_size, progress=not args.no_progress,
-                        n_resamples=args.bootstrap, seed=args.seed)
+                        n_resamples=args.bootstrap, seed=args.seed,
+                        robustness_images=args.robustness_images if args.robustness else 0)
     print(index.resolve())
+    return 0
+
+
+def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    helptext = "fit a checkpoint's temperature on held-out images (val or dev) and store it in model.json"
+    parser = subparsers.add_parser("calibrate", help=helptext, description=CALIBRATE_DESCRIPTION)
+    _add_model_and_data(parser)
+    parser.add_argument("--split", default="val", choices=("val", "dev"), help="held-out split to fit on (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run_calibrate)
+    return parser
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from fusion.calibration import calibrate_checkpoint
+    from train.data.dataset_dir import read_dataset
+
+    result = calibrate_checkpoint(args.model, read_dataset(args.data), split=args.split, batch_size=args.batch_size,
+                                  progress=not args.no_progress)
+    print(f"temperature {result.temperature:.4f} fitted on {result.split} ({result.n_images} images): "
+          f"NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, ECE {100 * result.ece_before:.2f} % -> "
+          f"{100 * result.ece_after:.2f} %")
     return 0
 
 

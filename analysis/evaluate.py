@@ -21,6 +21,9 @@ class Evaluation:
     images: np.ndarray        # (N, H, W, 3) uint8, order = table rows
     edge_maps: np.ndarray     # (N, S, S) uint8, the edge map each prediction used
     blur_threshold: float     # the threshold the Predictor applied (the checkpoint's fitted one)
+    logits: np.ndarray | None = None   # (N, C) raw logits; table.probabilities = softmax(logits / temperature)
+    temperature: float = 1.0           # the checkpoint's temperature, as the Predictor applied it
+    calibration: dict | None = None    # where the temperature was fitted (ModelConfig.calibration)
 
 
 def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size: int = 256,
@@ -64,7 +67,15 @@ def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size
         images=images,
         edge_maps=np.stack([np.asarray(p.edge_map) for p in predictions]),
         blur_threshold=float(predictions[0].blur_threshold),
+        logits=_logits(predictions),
+        temperature=float(getattr(predictor.config, "temperature", 1.0)),
+        calibration=dict(getattr(predictor.config, "calibration", None) or {}),
     )
+
+
+def _logits(predictions: list[Any]) -> np.ndarray | None:
+    logits = [getattr(p, "logits", None) for p in predictions]
+    return None if any(z is None for z in logits) else np.stack([np.asarray(z, dtype=np.float64) for z in logits])
 
 
 def _float(value: Any) -> float:

@@ -11,6 +11,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.calibration import before_after_rows
+from analysis.robustness import robustness_rows
 from analysis.summary import pct
 from features.png import png_data_uri
 
@@ -63,7 +65,7 @@ def _num(value: float | None, digits: int = 3) -> str:
 def build_tables(metrics: dict[str, Any]) -> list[Table]:
     """Every table of the report, in page order."""
     return [*_class_tables(metrics), *_blur_tables(metrics), _detection_table(metrics["blur_detection"]),
-            _calibration_table(metrics["calibration"])]
+            _calibration_table(metrics["calibration"]), *_optional_tables(metrics)]
 
 
 def _rate(entry: dict[str, Any], key: str) -> str:
@@ -142,6 +144,19 @@ def _calibration_table(cal: dict[str, Any]) -> Table:
         [["all", _rate(cal, "ece"), gap(over)], ["rare classes", _rate(cal, "ece_rare"), ""]],
         note=f"ECE over {cal['n_bins']} equal-width bins of the top-1 probability.",
     )
+
+
+def _optional_tables(metrics: dict[str, Any]) -> list[Table]:
+    """Temperature scaling before/after (when the predictions carry logits) and the robustness sweep (when run)."""
+    tables = []
+    scaling = metrics["calibration"].get("temperature_scaling")
+    if scaling is not None:
+        header, rows, note = before_after_rows(scaling)
+        tables.append(Table("calibration-before-after", "Temperature scaling: ECE before and after", header, rows, note))
+    if "robustness" in metrics:
+        header, rows, note = robustness_rows(metrics["robustness"])
+        tables.append(Table("robustness-table", "Accuracy under blur beyond training", header, rows, note))
+    return tables
 
 
 _CSS = """

@@ -21,9 +21,11 @@ import numpy as np
 
 from analysis import plots
 from analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
+from analysis.calibration import reliability_figure, temperature_section
 from analysis.evaluate import Evaluation, evaluate_split
 from analysis.measure import compute_metrics
 from analysis.render import FigureRef, build_tables, render_html, render_markdown
+from analysis.robustness import robustness_figure
 from analysis.summary import summarize
 from analysis.table import write_predictions_csv
 from features import DEFAULT_BLUR_THRESHOLD
@@ -39,7 +41,8 @@ SECTIONS = [
                           "blur-strength-table"]),
     ("Per class", ["per-class-table"]),
     ("Blur detection", ["detection-table", "fig-laplacian-histogram", "fig-roc-curves"]),
-    ("Calibration", ["calibration-table"]),
+    ("Calibration", ["calibration-table", "calibration-before-after", "fig-reliability"]),
+    ("Blur beyond training", ["robustness-table", "fig-robustness"]),
 ]
 
 
@@ -60,8 +63,12 @@ def make_report(
     progress: bool = True,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    robustness_images: int = 0,
 ) -> Path:
-    """Evaluate the checkpoint at `model` on `split` of dataset `data`; returns the path of index.html."""
+    """Evaluate the checkpoint at `model` on `split` of dataset `data`; returns the path of index.html.
+
+    `robustness_images` > 0 adds the blur-beyond-training sweep on that many sharp images of the split.
+    """
     from fusion.predictor import Predictor
     from train.data.dataset_dir import read_dataset
 
@@ -71,6 +78,11 @@ def make_report(
     dataset = read_dataset(data)
     predictor = Predictor.from_checkpoint(model)
     evaluation = evaluate_split(predictor, dataset, split=split, batch_size=batch_size, progress=progress)
+    robustness = None
+    if robustness_images:
+        from analysis.robustness import robustness_sweep
+
+        robustness = robustness_sweep(predictor, dataset, split, robustness_images, batch_size=batch_size, progress=progress)
     cfg = predictor.config
     fitted = evaluation.blur_threshold  # the checkpoint's fitted threshold, as the Predictor applied it
     provenance = {
@@ -84,7 +96,8 @@ def make_report(
         "recipe": getattr(cfg, "recipe", None) or {},
     }
     return write_report(evaluation, out, card=dataset.card, fitted_threshold=fitted, provenance=provenance,
-                        force=force, n_resamples=n_resamples, seed=seed, train_counts=dataset.train_counts())
+                        force=force, n_resamples=n_resamples, seed=seed, train_counts=dataset.train_counts(),
+                        robustness=robustness)
 
 
 def write_report(
@@ -98,11 +111,13 @@ def write_report(
     seed: int = DEFAULT_SEED,
     train_counts: list[int] | None = None,
     default_threshold: float = DEFAULT_BLUR_THRESHOLD,
+    robustness: dict[str, Any] | None = None,
 ) -> Path:
     """Compute metrics, draw the figures and write the report directory atomically."""
     table = evaluation.table
     split = provenance.get("split", "test")
     metrics = compute_metrics(table, fitted_threshold, default_threshold, n_resamples=n_resamples, seed=seed)
+    add_optional_sections(metrics, evaluation, robustness)
     metrics["summary"] = summarize(metrics, split)
     metrics["run"] = dict(provenance, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           blur_threshold_fitted=fitted_threshold, blur_threshold_default=default_threshold)
@@ -161,8 +176,34 @@ def draw_figures(evaluation: Evaluation, metrics: dict[str, Any], counts: tuple[
          "The most confident mistakes on rare classes: image, the edge map the model saw, and what it was taken for.",
          plots.misclassified_gallery(rare_gallery_items(evaluation))),
     ]
+    figures += optional_figures(metrics)
     return [FigureRef(fid, title, caption, f"figures/{name}.png", plots.png_bytes(fig))
             for fid, name, title, caption, fig in figures]
+
+
+def add_optional_sections(metrics: dict[str, Any], evaluation: Evaluation, robustness: dict[str, Any] | None) -> None:
+    """Temperature scaling before/after (when the predictions carry logits) and the robustness sweep (when run)."""
+    if evaluation.logits is not None:
+        metrics["calibration"]["temperature_scaling"] = temperature_section(
+            evaluation.logits, evaluation.table.labels, evaluation.table.groups, evaluation.temperature,
+            evaluation.calibration)
+    if robustness is not None:
+        metrics["robustness"] = robustness
+
+
+def optional_figures(metrics: dict[str, Any]) -> list[tuple]:
+    """The reliability diagrams and the robustness plot, when their sections exist."""
+    figures = []
+    scaling = metrics["calibration"].get("temperature_scaling")
+    if scaling is not None:
+        figures.append(("fig-reliability", "reliability", "Reliability before and after temperature scaling",
+                        "Accuracy of the images in each bin of the top-1 probability; on the diagonal = calibrated.",
+                        reliability_figure(scaling)))
+    if "robustness" in metrics:
+        figures.append(("fig-robustness", "robustness", "Accuracy under blur beyond training",
+                        "Sharp images re-blurred at each strength; solid = training kinds beyond their ranges, "
+                        "dashed = kinds training never used.", robustness_figure(metrics["robustness"])))
+    return figures
 
 
 def _make_readable(root: Path) -> None:

@@ -171,4 +171,10 @@ def _calibration_sentence(calibration: dict[str, Any]) -> str:
     sentence = f"The model is {quality} (expected calibration error {pct(ece)}); {direction}."
     if calibration.get("ece_rare") is not None:
         sentence += f" On rare-class images the calibration error is {pct(calibration['ece_rare'])}."
+    scaling = calibration.get("temperature_scaling")
+    if scaling is not None and scaling["fitted_on"]:
+        sentence += (f" These probabilities are temperature-scaled (T = {scaling['temperature']:.2f}, fitted on "
+                     f"{scaling['fitted_on']}); without it the calibration error would be {pct(scaling['ece_before']['all'])}.")
+    elif scaling is not None:
+        sentence += " The checkpoint was never calibrated (`blurfuse calibrate` fits its temperature)."
     return sentence

@@ -1,4 +1,5 @@
-"""Synthetic blur: the three real camera blurs the benchmark applies (Gaussian, motion, defocus)."""
+"""Synthetic blur: the three real camera blurs the benchmark applies (Gaussian, motion, defocus), and
+two degradations training never uses (box blur, downscale-upscale), for measuring robustness."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 
 BLUR_KINDS = ("gaussian", "motion", "defocus")
+UNSEEN_KINDS = ("box", "resize")  # never drawn for training: a test of blur robustness, not of memory
 DEFAULT_BLUR_RANGES: dict[str, tuple[float, float]] = {
     "gaussian": (1.0, 2.0),  # sigma, px
     "motion": (3, 7),  # line length, px (integer, inclusive)
@@ -101,3 +103,33 @@ def sample_blur_spec(
     if kind == "motion":
         return BlurSpec("motion", float(rng.integers(int(low), int(high) + 1)), float(rng.uniform(0.0, 180.0)))
     return BlurSpec(kind, float(rng.uniform(low, high)))
+
+
+def box_kernel(size: int) -> np.ndarray:
+    """A flat size x size average (a cheap lens-free blur no training image went through)."""
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"box size must be a positive integer; got {size!r}")
+    return np.full((size, size), 1.0 / (size * size), dtype=np.float32)
+
+
+def resize_blur(image: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink by `factor` (area averaging), then enlarge back (bilinear): the softness of a thumbnail
+    or a heavily compressed upload blown up to full size."""
+    if not factor >= 1:
+        raise ValueError(f"resize factor must be >= 1; got {factor}")
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def degrade(image: np.ndarray, kind: str, param: float, angle: float = 0.0) -> np.ndarray:
+    """One degradation of a uint8 image: a training kind (any strength) or an unseen one (box, resize)."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"degrade expects a uint8 image; got {image.dtype}")
+    if kind in BLUR_KINDS:
+        return apply_blur(image, BlurSpec(kind, float(param), float(angle) if kind == "motion" else None))
+    if kind == "box":
+        return cv2.filter2D(image, -1, box_kernel(int(param)), borderType=cv2.BORDER_REFLECT)
+    if kind == "resize":
+        return resize_blur(image, float(param))
+    raise ValueError(f"kind must be one of {BLUR_KINDS + UNSEEN_KINDS}; got {kind!r}")

@@ -16,6 +16,8 @@ from typing import Any
 
 from features.groups import GROUPS
 
+from fusion.calibration import check_temperature
+
 BRANCHES: tuple[str, ...] = ("rgb", "edge", "blur")
 FORMAT = "blurfuse-model/1"
 
@@ -87,6 +89,10 @@ class ModelConfig:
     drop_rate: float = 0.2
     version: str = field(default_factory=package_version)
     recipe: dict = field(default_factory=dict)
+    # Temperature scaling: probabilities = softmax(logits / temperature), fitted on held-out data
+    # (fusion.calibration); 1.0 = uncalibrated, which is also what a checkpoint written before it gets.
+    temperature: float = 1.0
+    calibration: dict = field(default_factory=dict)  # where and how T was fitted (split, images, NLL/ECE before/after)
     format: str = FORMAT
 
     def __post_init__(self) -> None:
@@ -142,6 +148,9 @@ class ModelConfig:
             raise ValueError(f"version must be a string, got {self.version!r}")
         if not isinstance(self.recipe, dict):
             raise ValueError(f"recipe must be a dict, got {self.recipe!r}")
+        self.temperature = check_temperature(self.temperature)
+        if not isinstance(self.calibration, dict):
+            raise ValueError(f"calibration must be a dict, got {self.calibration!r}")
         if self.format != FORMAT:
             raise ValueError(f"format must be {FORMAT!r}, got {self.format!r}")
 

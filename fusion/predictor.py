@@ -19,6 +19,7 @@ import torch
 from features.image import load_image
 from features.pipeline import compute_features
 from features.png import png_base64
+from fusion.calibration import softmax
 from fusion.checkpoint import load_checkpoint
 from fusion.config import ModelConfig
 from fusion.gradcam import grad_cam, upsample_cam
@@ -42,6 +43,8 @@ class Prediction:
     blur_threshold: float
     blur_probability: float | None
     class_names: list[str] = field(default_factory=list, repr=False)
+    # The raw logits (before the temperature): what calibration is fitted on; probabilities = softmax(logits / T).
+    logits: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def probability(self) -> float:
@@ -92,7 +95,8 @@ class Predictor:
         return feats, {k: v.to(self.device) for k, v in inputs.items()}
 
     def _predictions(self, feats, logits: torch.Tensor, blur_logit: torch.Tensor | None) -> list[Prediction]:
-        probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        raw = logits.detach().double().cpu().numpy()
+        probs = softmax(raw, self.config.temperature)  # the checkpoint's fitted temperature (1.0 if never calibrated)
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
         names, groups = self.config.class_names, self.config.groups
         out = []
@@ -113,6 +117,7 @@ class Predictor:
                     blur_threshold=float(self.feature_config.blur_threshold),
                     blur_probability=None if blur_probs is None else float(blur_probs[i]),
                     class_names=names,
+                    logits=raw[i],
                 )
             )
         return out

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from features import BLUR_KINDS
 from features.atomic import atomic_write_json, atomic_write_text
 from features.groups import GROUPS, group_means, nanmean, per_class_recall
+from fusion.calibration import calibrate_checkpoint
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
@@ -294,9 +295,12 @@ def report_epoch(config: TrainConfig, row: dict, improved: bool) -> None:
 
 
 def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> None:
-    """Wait for every rank, then write the completion marker: the last file a run writes."""
+    """Wait for every rank, fit the best checkpoint's temperature on val, then write the completion
+    marker: the last file a run writes (an interrupted calibration is simply redone on resume)."""
     distributed.barrier()
     if ctx.is_main:
+        fitted = calibrate_checkpoint(out, read_dataset(ctx.config.data), "val")
+        log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
         stopped_early = progress.epoch < ctx.config.epochs
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)

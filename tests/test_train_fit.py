@@ -89,6 +89,11 @@ def test_training_lowers_the_loss_and_leaves_a_checkpoint_the_predictor_loads(ti
     assert predictor.config.train_counts == tiny_dataset.train_counts()
     assert json.loads((run / "train_config.json").read_text())["recipe"] == "smoke"
     assert "val balanced acc" in (run / "train.log").read_text()
+    # The run ends by fitting the best checkpoint's temperature on val (never test), logged and stored.
+    calibration = predictor.config.calibration
+    assert calibration["split"] == "val" and calibration["n_images"] == len(tiny_dataset.split_rows("val"))
+    assert predictor.config.temperature == calibration["temperature"] != 1.0
+    assert f"temperature {predictor.config.temperature:.3f} fitted on val" in (run / "train.log").read_text()
 
 
 def test_resume_continues_after_the_last_finished_epoch(tiny_dataset, tmp_path):

@@ -136,3 +136,26 @@ def test_cli_calibrates_an_existing_run_on_dev_and_refuses_test(tiny_dataset, ti
     with pytest.raises(SystemExit):
         main(argv + ["--split", "test"])
     assert main(["calibrate", "--model", str(tmp_path / "nothing"), "--data", str(tiny_dataset.root)]) == 2
+
+
+def test_web_page_and_api_show_the_calibrated_probabilities(tiny_dataset, tiny_checkpoint, tmp_path):
+    import io
+    import shutil
+
+    from web import create_app
+
+    run = tmp_path / "web-run"
+    shutil.copytree(tiny_checkpoint, run)
+    config = {"MODEL_PATH": run, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"}
+    assert "not calibrated" in create_app(config).test_client().get("/model").get_data(as_text=True)
+    raw = Predictor.from_checkpoint(run).predict(tiny_dataset.root / tiny_dataset.split_rows("test")[0]["path"])
+    temperature = calibrate_checkpoint(run, tiny_dataset, "val").temperature
+    client = create_app(config).test_client()
+    image = (tiny_dataset.root / tiny_dataset.split_rows("test")[0]["path"]).read_bytes()
+    answer = client.post("/api/predict", data={"image": (io.BytesIO(image), "x.png")}).get_json()
+    expected = softmax(raw.logits, temperature)
+    assert answer["probability"] == pytest.approx(expected.max(), abs=1e-6)
+    assert [answer["probabilities"][n] for n in tiny_dataset.class_names] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert f"T = {temperature:.3f}" in client.get("/model").get_data(as_text=True)
+    page = client.post("/", data={"image": (io.BytesIO(image), "x.png")}, content_type="multipart/form-data")
+    assert "calibrated on held-out images" in page.get_data(as_text=True)

@@ -41,7 +41,8 @@ def _result(image_bytes_or_path, filename: str):
         return _index(UploadForm(), error=f"That file could not be used: {error}", status=400)
     counts = dict(zip(ctx.predictor.config.class_names, ctx.predictor.config.train_counts))
     view = explanation(prediction, image, heat, ctx.recall, counts)
-    return render_template("result.html", filename=filename, report=ctx.report_path is not None, **view)
+    return render_template("result.html", filename=filename, report=ctx.report_path is not None,
+                           calibrated=bool(ctx.predictor.config.calibration), **view)
 
 
 @bp.get("/")

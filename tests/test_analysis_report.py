@@ -17,6 +17,7 @@ from blurfuse.cli import main
 
 FIGURES = {"class_counts", "per_class_recall", "group_blur_heatmap", "confusion_matrix", "laplacian_histogram",
            "roc_curves", "rare_gallery"}
+CLI_FIGURES = FIGURES | {"reliability"}  # the Predictor's answers carry logits: before/after temperature scaling
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EMBEDDED = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
@@ -35,14 +36,14 @@ NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"]  # mak
 CARD = {"counts_before": {"train": {n: 6000 for n in NAMES}}, "counts_after": {"train": [100, 100, 5000, 5000, 800, 800]}}
 
 
-def _check_report_dir(out: Path, n_images: int, class_names: list[str]) -> dict:
+def _check_report_dir(out: Path, n_images: int, class_names: list[str], figures: set[str] = FIGURES) -> dict:
     index = (out / "index.html").read_text(encoding="utf-8")
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     # every figure is a file AND embedded in the page, byte for byte
     embedded = [base64.b64decode(m) for m in EMBEDDED.findall(index)]
     files = {p.stem: p.read_bytes() for p in (out / "figures").glob("*.png")}
-    assert set(files) == FIGURES
-    assert len(embedded) == len(FIGURES)
+    assert set(files) == figures
+    assert len(embedded) == len(figures)
     assert sorted(embedded) == sorted(files.values())
     assert all(png.startswith(PNG_MAGIC) and len(png) > 2000 for png in embedded)
     # self-contained: no external resources, no scripts
@@ -54,7 +55,7 @@ def _check_report_dir(out: Path, n_images: int, class_names: list[str]) -> dict:
     markdown = (out / "report.md").read_text(encoding="utf-8")
     for sentence in metrics["summary"]:
         assert sentence in markdown
-    assert set(metrics["figures"].values()) == {f"figures/{name}.png" for name in FIGURES}
+    assert set(metrics["figures"].values()) == {f"figures/{name}.png" for name in figures}
     assert set(metrics["per_class"]) == set(class_names)
     assert all(isinstance(metrics["per_class"][c]["recall"], float) for c in class_names)
     rows = (out / "predictions.csv").read_text(encoding="utf-8").strip().splitlines()
@@ -116,7 +117,7 @@ def test_cli_report_end_to_end(cli_report, tiny_dataset, tiny_checkpoint, capsys
 
     dataset = read_dataset(_dataset_path(tiny_dataset))
     n_test = len(dataset.split_rows("test"))
-    metrics = _check_report_dir(cli_report, n_test, list(dataset.class_names))
+    metrics = _check_report_dir(cli_report, n_test, list(dataset.class_names), CLI_FIGURES)
     assert metrics["overall"]["n_images"] == n_test
     assert metrics["run"]["split"] == "test"
     # the predictions the report counted are the Predictor's answers
@@ -177,7 +178,7 @@ def test_report_renders_in_headless_chromium(cli_report, tmp_path):
             assert page.locator("#summary li").count() >= 4
             # every figure decoded by the browser (naturalWidth > 0 means the PNG rendered)
             widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
-            assert len(widths) == len(FIGURES) and all(w > 100 for w in widths)
+            assert len(widths) == len(CLI_FIGURES) and all(w > 100 for w in widths)
             assert all(u.startswith(("file:", "data:")) for u in requests)
             page.screenshot(path=str(shot), full_page=True)
         finally:

@@ -302,7 +302,7 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
         fitted = calibrate_checkpoint(out, read_dataset(ctx.config.data), "val")
         log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
         stopped_early = progress.epoch < ctx.config.epochs
-        resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds)
+        resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds, ctx.config.select)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
 
 

@@ -32,7 +32,7 @@ class Progress:
 
     epoch: int = 0
     step: int = 0
-    best_score: float = -1.0  # validation balanced accuracy of the best epoch
+    best_score: float = -1.0  # selection score of the best epoch (validation balanced accuracy by default)
     best_loss: float = float("inf")  # its validation loss (breaks ties)
     best_epoch: int = 0
     since_best: int = 0
@@ -110,14 +110,16 @@ def run_complete(run_dir: str | Path) -> bool:
     return (Path(run_dir) / COMPLETE_MARKER).is_file()
 
 
-def mark_complete(run_dir: Path, progress: Progress, epochs: int, stopped_early: bool, seconds: float) -> None:
+def mark_complete(run_dir: Path, progress: Progress, epochs: int, stopped_early: bool, seconds: float,
+                  selected_on: str = "balanced_acc") -> None:
     """Write the completion marker; the caller writes it after everything else."""
     atomic_write_json(Path(run_dir) / COMPLETE_MARKER, {
         "finished_epoch": progress.epoch,
         "epochs": epochs,
         "stopped_early": stopped_early,
         "best_epoch": progress.best_epoch,
-        "best_val_balanced_acc": progress.best_score,
+        "selected_on": selected_on,
+        "best_score": progress.best_score,
         "seconds_this_session": round(seconds, 1),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

@@ -1,4 +1,4 @@
-"""Subcommands owned by the analysis package: `report`, `calibrate` and `ablate`.
+"""Subcommands owned by the analysis package: `report`, `calibrate`, `ablate` and `compare`.
 
 Heavy libraries (torch, matplotlib) are imported inside the handlers so `blurfuse --help` stays fast.
 """
@@ -6,8 +6,8 @@ Heavy libraries (torch, matplotlib) are imported inside the handlers so `blurfus
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from features.paths import absolute_path
 from train.data.splits import SPLITS
 from train.recipes import parse_overrides
 
@@ -27,6 +27,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_compare_parser(subparsers)
 
 
+def _print_path(path) -> int:
+    """Each handler ends by printing the main file it wrote (absolute), for scripts to pick up."""
+    print(path.resolve())
+    return 0
+
+
+def _add_data_and_out(parser: argparse.ArgumentParser, data_help: str) -> None:
+    """--data and --out of the subcommands that train runs: absolute paths, parsed once here."""
+    parser.add_argument("--data", type=absolute_path, required=True, help=data_help)
+    parser.add_argument("--out", type=absolute_path, required=True, help="output dir (runs/ and the comparison)")
+
+
 def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "report",
@@ -38,7 +50,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     _add_model_and_data(parser)
     parser.add_argument("--split", default="test", choices=SPLITS,
                         help="split to evaluate (default: %(default)s); dev compares recipes, test scores a finished one")
-    parser.add_argument("--out", type=Path, default=None, help="report dir (default: MODEL/report)")
+    parser.add_argument("--out", type=absolute_path, default=None, help="report dir (default: MODEL/report)")
     parser.add_argument("--force", action="store_true", help="replace an existing report dir")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default: %(default)s)")
@@ -54,8 +66,8 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def _add_model_and_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="training run dir (or its model.json)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
+    parser.add_argument("--model", type=absolute_path, required=True, help="training run dir (or its model.json)")
+    parser.add_argument("--data", type=absolute_path, required=True, help="dataset dir written by `blurfuse data`")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -65,8 +77,7 @@ def run_report(args: argparse.Namespace) -> int:
                         batch_size=args.batch_size, progress=not args.no_progress,
                         n_resamples=args.bootstrap, seed=args.seed,
                         robustness_images=args.robustness_images if args.robustness else 0)
-    print(index.resolve())
-    return 0
+    return _print_path(index)
 
 
 def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -99,9 +110,8 @@ def add_ablate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         description="Train each variant with the same number of training samples, evaluate it on the test split "
         "and write ablation.md/.csv/.json and ablation.png to OUT.",
     )
-    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data`")
+    _add_data_and_out(parser, "dataset dir written by `blurfuse data`")
     parser.add_argument("--budget", type=_positive_int, required=True, help="training samples seen by every variant")
-    parser.add_argument("--out", type=Path, required=True, help="output dir (runs/ and the comparison)")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=DEFAULT_VARIANTS,
                         help="variants to train (default: all)")
     parser.add_argument("--recipe", default="default", help="base training recipe (default: %(default)s)")
@@ -118,16 +128,6 @@ def add_ablate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     return parser
 
 
-def run_ablate(args: argparse.Namespace) -> int:
-    from analysis.ablate import ablate
-
-    table = ablate(args.data, budget=args.budget, out=args.out, variants=args.variants, recipe=args.recipe,
-                   split=args.split, seed=args.seed, n_resamples=args.bootstrap, batch_size=args.batch_size,
-                   force=args.force, progress=not args.no_progress, overrides=parse_overrides(args.overrides))
-    print(table.resolve())
-    return 0
-
-
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compare",
@@ -137,8 +137,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         "With --test-winner, the variant with the highest mean dev balanced accuracy (rule fixed in advance) is then "
         "scored on test, and no other variant is.",
     )
-    parser.add_argument("--data", type=Path, required=True, help="dataset dir written by `blurfuse data` (with a dev split)")
-    parser.add_argument("--out", type=Path, required=True, help="output dir (runs/ and the comparison)")
+    _add_data_and_out(parser, "dataset dir written by `blurfuse data` (with a dev split)")
     parser.add_argument("--variant", dest="variants", action="append", required=True, metavar="NAME[:KEY=VALUE ...]",
                         help="a variant: a name and recipe overrides separated by spaces, e.g. 'ema:ema_decay=0.999 "
                         "select=last'; the first is the baseline; repeatable")
@@ -157,6 +156,15 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_compare)
     return parser
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from analysis.ablate import ablate
+
+    table = ablate(args.data, budget=args.budget, out=args.out, variants=args.variants, recipe=args.recipe,
+                   split=args.split, seed=args.seed, n_resamples=args.bootstrap, batch_size=args.batch_size,
+                   force=args.force, progress=not args.no_progress, overrides=parse_overrides(args.overrides))
+    return _print_path(table)
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -86,6 +86,9 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     _add_model_and_data(parser)
     parser.add_argument("--split", default="val", choices=("val", "dev"), help="held-out split to fit on (default: %(default)s)")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--ood-method", default="energy", choices=("energy", "mahalanobis", "none"),
+                        help="unfamiliar-image score to fit as well: threshold keeping --keep of val (default: %(default)s)")
+    parser.add_argument("--keep", type=float, default=0.95, help="share of validation images the OOD threshold keeps (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_calibrate)
     return parser
@@ -100,6 +103,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"temperature {result.temperature:.4f} fitted on {result.split} ({result.n_images} images): "
           f"NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, ECE {100 * result.ece_before:.2f} % -> "
           f"{100 * result.ece_after:.2f} %")
+    if args.ood_method != "none":
+        from analysis.calibrate import describe, fit_run_ood
+
+        if not 0 < args.keep < 1:
+            raise ValueError(f"--keep must lie in (0, 1); got {args.keep}")
+        print(describe(fit_run_ood(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress)))
     return 0
 
 

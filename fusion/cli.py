@@ -73,6 +73,7 @@ def run_predict(args: argparse.Namespace) -> int:
         print(json.dumps(_json_items(paths, predictions, errors, written), indent=2))
     else:
         print(_table(*_table_rows(paths, predictions, errors, args.top_k)))
+        _notes(paths, predictions, errors)
     return 1 if errors else 0
 
 
@@ -154,7 +155,7 @@ def _json_items(paths: list[Path], predictions: dict, errors: dict[int, str],
 def _table_rows(paths: list[Path], predictions: dict, errors: dict[int, str],
                 top_k: int) -> tuple[list[list[str]], list[str]]:
     """(rows, header) of the text table; an error row carries the reason in the class column."""
-    header = ["file", "class", "prob", "blur", "lap.var vs thr", "learned blur", "edges"]
+    header = ["file", "class", "prob", "familiar", "blur", "lap.var vs thr", "learned blur", "edges"]
     if top_k > 1:
         header.append(f"top-{top_k}")
     rows = []
@@ -167,6 +168,7 @@ def _table_rows(paths: list[Path], predictions: dict, errors: dict[int, str],
             str(path),
             p.class_name,
             f"{p.probability:.3f}",
+            _familiar(p),
             "blurred" if p.blurred else "sharp",
             f"{p.laplacian_var:.1f} {'<' if p.blurred else '>='} {p.blur_threshold:.1f}",
             "-" if p.blur_probability is None else f"{p.blur_probability:.3f}",
@@ -176,3 +178,26 @@ def _table_rows(paths: list[Path], predictions: dict, errors: dict[int, str],
             row.append(", ".join(f"{n} {q:.2f}" for n, q in p.top_k))
         rows.append(row)
     return rows, header
+
+
+def _familiar(p) -> str:
+    """'yes' / 'NO (unfamiliar)' / '-' when the model has no fitted out-of-distribution threshold."""
+    if p.in_distribution is None:
+        return "-"
+    return "yes" if p.in_distribution else "NO (unfamiliar)"
+
+
+def _notes(paths, predictions, errors) -> None:
+    """Below the table: the warnings a row has no room for (unfamiliar image, blur verdicts that disagree)."""
+    first = next(iter(predictions.values()), None)
+    if first is not None and first.blur_threshold_note:
+        print(f"blur {first.blur_threshold_note}")
+    for index, path in enumerate(paths):
+        if index in errors:
+            continue
+        p = predictions[index]
+        if p.in_distribution is False:
+            print(f"WARNING {path}: unlike the training images (OOD score {p.ood_score:.4g} > threshold "
+                  f"{p.ood_threshold:.4g}); '{p.class_name}' is only the closest known class")
+        if p.blur_disagreement:
+            print(f"note {path}: {p.blur_disagreement['explanation']}")

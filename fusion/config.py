@@ -20,6 +20,7 @@ from fusion.calibration import check_temperature
 
 BRANCHES: tuple[str, ...] = ("rgb", "edge", "blur")
 FORMAT = "blurfuse-model/1"
+PREPROCESS_MODES: tuple[str, ...] = ("resize", "tiles")
 
 
 def package_version() -> str:
@@ -93,6 +94,22 @@ class ModelConfig:
     # (fusion.calibration); 1.0 = uncalibrated, which is also what a checkpoint written before it gets.
     temperature: float = 1.0
     calibration: dict = field(default_factory=dict)  # where and how T was fitted (split, images, NLL/ECE before/after)
+    # "resize": the whole image is resized to input_size (Fashion-MNIST, CIFAR). "tiles": the
+    # model sees input_size squares at the image's own resolution and a photo's answer is the
+    # mean over up to max_tiles tiles (blur-task models: shrinking would remove the blur).
+    preprocess: str = "resize"
+    max_tiles: int = 16
+    # Blur-task models: {"blurred_class": i, "sharp_class": j}; empty when the classes are not blur.
+    blur_task: dict = field(default_factory=dict)
+    # Multi-scale / frequency blur evidence (features.frequency) fed to the blur branch beside the
+    # Laplacian score, standardised with the training split's mean and std.
+    blur_evidence: bool = False
+    blur_evidence_mean: list = field(default_factory=list)
+    blur_evidence_std: list = field(default_factory=list)
+    # Where the blur threshold comes from, in words the page can show (image size it was fitted at).
+    blur_threshold_basis: dict = field(default_factory=dict)
+    # Out-of-distribution score settings and fitted threshold (fusion.ood); empty: not fitted.
+    ood: dict = field(default_factory=dict)
     format: str = FORMAT
 
     def __post_init__(self) -> None:
@@ -151,10 +168,43 @@ class ModelConfig:
         self.temperature = check_temperature(self.temperature)
         if not isinstance(self.calibration, dict):
             raise ValueError(f"calibration must be a dict, got {self.calibration!r}")
+        self._validate_extensions()
         if self.format != FORMAT:
             raise ValueError(f"format must be {FORMAT!r}, got {self.format!r}")
 
+    def _validate_extensions(self) -> None:
+        """The fields added for blur-task models and unfamiliar-image scores (issue 11)."""
+        if self.preprocess not in PREPROCESS_MODES:
+            raise ValueError(f"preprocess must be one of {PREPROCESS_MODES}, got {self.preprocess!r}")
+        if not isinstance(self.max_tiles, int) or isinstance(self.max_tiles, bool) or not 1 <= self.max_tiles <= 256:
+            raise ValueError(f"max_tiles must be an integer in [1, 256], got {self.max_tiles!r}")
+        for name in ("blur_task", "blur_threshold_basis", "ood"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a dict, got {getattr(self, name)!r}")
+        if self.blur_task:
+            indices = [self.blur_task.get("blurred_class"), self.blur_task.get("sharp_class")]
+            if not all(isinstance(i, int) and 0 <= i < len(self.class_names) for i in indices) or indices[0] == indices[1]:
+                raise ValueError(f"blur_task must name two different class indices, got {self.blur_task!r}")
+        if not isinstance(self.blur_evidence, bool):
+            raise ValueError(f"blur_evidence must be true or false, got {self.blur_evidence!r}")
+        if self.blur_evidence:
+            from features.frequency import EVIDENCE_NAMES
+
+            for name in ("blur_evidence_mean", "blur_evidence_std"):
+                values = getattr(self, name)
+                if len(values) != len(EVIDENCE_NAMES) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                    raise ValueError(f"{name} must be {len(EVIDENCE_NAMES)} finite numbers, got {values!r}")
+            if min(self.blur_evidence_std) <= 0:
+                raise ValueError(f"blur_evidence_std must be positive, got {self.blur_evidence_std!r}")
+
     # -- derived ----------------------------------------------------------------------------
+    @property
+    def blur_inputs_dim(self) -> int:
+        """Width of the blur branch's input: [score, verdict] plus the evidence when enabled."""
+        from features.frequency import EVIDENCE_NAMES
+
+        return 2 + (len(EVIDENCE_NAMES) if self.blur_evidence else 0)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)

@@ -39,7 +39,8 @@ class EdgeBranch(nn.Module):
 
 
 class BlurBranch(nn.Module):
-    """An MLP over [standardised log1p(Laplacian variance), verdict]."""
+    """An MLP over [standardised log1p(Laplacian variance), verdict] (+ standardised multi-scale and
+    frequency blur evidence for blur-task models, `in_dim` 6)."""
 
     def __init__(self, out_dim: int = 16, in_dim: int = 2) -> None:
         super().__init__()
@@ -63,6 +64,7 @@ class FusionNet(nn.Module):
         edge_dim: int = 64,
         blur_dim: int = 16,
         drop_rate: float = 0.2,
+        blur_in: int = 2,
     ) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
@@ -72,7 +74,7 @@ class FusionNet(nn.Module):
         self.backbone_name = backbone
         self.rgb = create_backbone(backbone, pretrained, backbone_weights) if "rgb" in self.branches else None
         self.edge = EdgeBranch(edge_dim) if "edge" in self.branches else None
-        self.blur = BlurBranch(blur_dim) if "blur" in self.branches else None
+        self.blur = BlurBranch(blur_dim, blur_in) if "blur" in self.branches else None
         self.num_features = sum(
             m.num_features for m in (self.rgb, self.edge, self.blur) if m is not None  # type: ignore[misc]
         )
@@ -149,4 +151,5 @@ def create_model(
         edge_dim=cfg.edge_dim,
         blur_dim=cfg.blur_dim,
         drop_rate=cfg.drop_rate,
+        blur_in=cfg.blur_inputs_dim,
     )

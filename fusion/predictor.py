@@ -20,16 +20,20 @@ from features.image import load_image
 from features.pipeline import compute_features
 from features.png import png_base64
 from fusion.calibration import softmax
-from fusion.checkpoint import load_checkpoint
+from features.tiles import image_tiles, paste_tiles
+from fusion.checkpoint import load_checkpoint, resolve_checkpoint
 from fusion.config import ModelConfig
+from fusion.explain import explain_disagreements, threshold_note
 from fusion.gradcam import grad_cam, upsample_cam
 from fusion.model import FusionNet
+from fusion.ood import OODStats, load_stats, ood_scores
 from fusion.preprocess import model_inputs
 
 
 @dataclass
 class Prediction:
-    """One image's answer: class, probabilities, and the blur/edge evidence the model saw."""
+    """One image's answer: class, probabilities, the blur/edge evidence the model saw, how familiar
+    the image is to the model, and (when they disagree) why the two blur verdicts differ."""
 
     class_index: int
     class_name: str
@@ -45,6 +49,13 @@ class Prediction:
     class_names: list[str] = field(default_factory=list, repr=False)
     # The raw logits (before the temperature): what calibration is fitted on; probabilities = softmax(logits / T).
     logits: np.ndarray | None = field(default=None, repr=False)
+    blur_threshold_note: str = ""
+    blur_disagreement: dict | None = None
+    in_distribution: bool | None = None
+    ood_score: float | None = None
+    ood_threshold: float | None = None
+    ood_method: str | None = None
+    tiles: int = 1
 
     @property
     def probability(self) -> float:
@@ -63,7 +74,14 @@ class Prediction:
             "blurred": bool(self.blurred),
             "laplacian_var": float(self.laplacian_var),
             "blur_threshold": float(self.blur_threshold),
+            "blur_threshold_note": self.blur_threshold_note,
             "blur_probability": None if self.blur_probability is None else float(self.blur_probability),
+            "blur_disagreement": self.blur_disagreement,
+            "in_distribution": self.in_distribution,
+            "ood_score": None if self.ood_score is None else float(self.ood_score),
+            "ood_threshold": None if self.ood_threshold is None else float(self.ood_threshold),
+            "ood_method": self.ood_method,
+            "tiles": int(self.tiles),
             "edge_path": self.edge_path,
         }
         if include_edge_map:
@@ -71,10 +89,22 @@ class Prediction:
         return out
 
 
+@dataclass
+class _Units:
+    """What the model actually sees for a batch of images: one unit per image (resize mode) or
+    several native-resolution tiles per image (tiles mode), and how to put the answers back."""
+
+    arrays: list[np.ndarray]
+    units: list[np.ndarray]
+    owner: np.ndarray  # (U,) image index of each unit
+    layouts: list[tuple[list[tuple[int, int]], tuple[int, int]] | None]  # tiles mode: boxes, padded shape
+
+
 class Predictor:
     """A loaded checkpoint ready to classify images."""
 
-    def __init__(self, model: FusionNet, config: ModelConfig, device: str | torch.device = "cpu", top_k: int = 5) -> None:
+    def __init__(self, model: FusionNet, config: ModelConfig, device: str | torch.device = "cpu", top_k: int = 5,
+                 ood_stats: OODStats | None = None) -> None:
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         self.device = torch.device(device)
@@ -82,47 +112,110 @@ class Predictor:
         self.config = config
         self.feature_config = config.features_config()
         self.top_k = min(top_k, config.num_classes)
+        self.ood_stats = ood_stats
+        method = config.ood.get("method")
+        if method == "mahalanobis" and ood_stats is None:
+            raise ValueError("this model's OOD score is mahalanobis; pass its statistics (ood.safetensors)")
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", top_k: int = 5) -> "Predictor":
         model, config = load_checkpoint(path, device=device)
-        return cls(model, config, device=device, top_k=top_k)
+        stats = None
+        if config.ood.get("method") == "mahalanobis":
+            stats = load_stats(resolve_checkpoint(path)[0].parent)
+        return cls(model, config, device=device, top_k=top_k, ood_stats=stats)
 
     # -- internals ----------------------------------------------------------------------------
+    def _units(self, arrays: Sequence[np.ndarray]) -> _Units:
+        arrays = list(arrays)
+        if self.config.preprocess != "tiles":
+            return _Units(arrays, arrays, np.arange(len(arrays)), [None] * len(arrays))
+        units, owner, layouts = [], [], []
+        for i, array in enumerate(arrays):
+            tiles, boxes, shape = image_tiles(array, self.config.input_size, self.config.max_tiles)
+            units.extend(tiles)
+            owner.extend([i] * len(tiles))
+            layouts.append((boxes, shape))
+        return _Units(arrays, units, np.asarray(owner), layouts)
+
     def _inputs(self, arrays: Sequence[np.ndarray]):
         feats = compute_features(list(arrays), self.feature_config)
         inputs = model_inputs(list(arrays), feats, self.config)
         return feats, {k: v.to(self.device) for k, v in inputs.items()}
 
-    def _predictions(self, feats, logits: torch.Tensor, blur_logit: torch.Tensor | None) -> list[Prediction]:
+    def _forward(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with torch.inference_mode():
+            embedding = self.model.forward_features(**inputs)
+            return embedding, self.model.forward_head(embedding)  # type: ignore[return-value]
+
+    def _ood(self, embedding: torch.Tensor, logits: torch.Tensor) -> np.ndarray | None:
+        method = self.config.ood.get("method")
+        return None if not method else ood_scores(method, embedding, logits, self.ood_stats)
+
+    def _edge_map(self, batch: _Units, feats, i: int, members: np.ndarray) -> np.ndarray:
+        layout = batch.layouts[i]
+        if layout is None:
+            return feats.edge_map[members[0]]
+        boxes, shape = layout
+        h, w = batch.arrays[i].shape[:2]
+        top, left = (shape[0] - h) // 2, (shape[1] - w) // 2
+        return paste_tiles(feats.edge_map[members], boxes, shape)[top : top + h, left : left + w]
+
+    def _predictions(self, batch: _Units, feats, inputs, embedding, outputs) -> list[Prediction]:
+        logits, blur_logit = outputs["logits"], outputs.get("blur_logit")
         raw = logits.detach().double().cpu().numpy()
         probs = softmax(raw, self.config.temperature)  # the checkpoint's fitted temperature (1.0 if never calibrated)
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
+        ood = self._ood(embedding, logits)
         names, groups = self.config.class_names, self.config.groups
+        threshold = float(self.feature_config.blur_threshold)
+        explain = explain_disagreements(self, batch, feats, inputs, probs, blur_probs, threshold)
         out = []
-        for i, p in enumerate(probs):
+        for i in range(len(batch.arrays)):
+            members = np.flatnonzero(batch.owner == i)
+            p = probs[members].mean(axis=0)
             order = np.argsort(-p, kind="stable")[: self.top_k]
             index = int(order[0])
-            out.append(
-                Prediction(
-                    class_index=index,
-                    class_name=names[index],
-                    group=groups[index],
-                    probabilities=p,
-                    top_k=[(names[j], float(p[j])) for j in order],
-                    edge_map=feats.edge_map[i],
-                    edge_path=feats.edge_path[i],
-                    laplacian_var=float(feats.laplacian_var[i]),
-                    blurred=bool(feats.blurred[i]),
-                    blur_threshold=float(self.feature_config.blur_threshold),
-                    blur_probability=None if blur_probs is None else float(blur_probs[i]),
-                    class_names=names,
-                    logits=raw[i],
-                )
-            )
+            score = float(feats.laplacian_var[members].mean())
+            ood_score = None if ood is None else float(ood[members].mean())
+            out.append(Prediction(
+                class_index=index, class_name=names[index], group=groups[index], probabilities=p,
+                top_k=[(names[j], float(p[j])) for j in order],
+                edge_map=self._edge_map(batch, feats, i, members),
+                edge_path=feats.edge_path[members[0]] if len(members) == 1 else "per tile",
+                laplacian_var=score, blurred=bool(score < threshold), blur_threshold=threshold,
+                blur_probability=None if blur_probs is None else float(blur_probs[members].mean()),
+                class_names=names, blur_threshold_note=threshold_note(self.config, threshold),
+                blur_disagreement=explain.get(i),
+                in_distribution=None if ood_score is None else bool(ood_score <= float(self.config.ood["threshold"])),
+                ood_score=ood_score, ood_threshold=None if ood is None else float(self.config.ood["threshold"]),
+                ood_method=self.config.ood.get("method"), tiles=len(members), logits=raw[members].mean(axis=0),
+            ))
         return out
 
+    def _run(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
+        batch = self._units(arrays)
+        feats, inputs = self._inputs(batch.units)
+        embedding, outputs = self._forward(inputs)
+        return self._predictions(batch, feats, inputs, embedding, outputs)
+
     # -- public ---------------------------------------------------------------------------------
+    def embed_batch(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unit embeddings (U, D), unit logits (U, K), owner (U,) image index): what the OOD score is
+        fitted on, through the same units (whole images or tiles) `predict_batch` uses."""
+        from tqdm.auto import tqdm
+
+        embeddings, logits, owners = [], [], []
+        for start in tqdm(range(0, len(images), batch_size), desc="embed", unit="batch", disable=not progress):
+            batch = self._units([load_image(s) for s in images[start : start + batch_size]])
+            _, inputs = self._inputs(batch.units)
+            embedding, outputs = self._forward(inputs)
+            embeddings.append(embedding.double().cpu().numpy())
+            logits.append(outputs["logits"].double().cpu().numpy())
+            owners.append(batch.owner + start)
+        return np.concatenate(embeddings), np.concatenate(logits), np.concatenate(owners)
+
     def predict(self, image: Any) -> Prediction:
         """`image`: anything `features.load_image` accepts (path, bytes, array, PIL image)."""
         return self.predict_batch([image])[0]
@@ -146,10 +239,7 @@ class Predictor:
         try:
             for start in range(0, len(sources), batch_size):
                 arrays = [load_image(s) for s in sources[start : start + batch_size]]
-                feats, inputs = self._inputs(arrays)
-                with torch.inference_mode():
-                    outputs = self.model(**inputs)
-                results.extend(self._predictions(feats, outputs["logits"], outputs.get("blur_logit")))
+                results.extend(self._run(arrays))
                 if bar is not None:
                     bar.update(len(arrays))
         finally:
@@ -163,14 +253,23 @@ class Predictor:
         return self.predict_and_explain(image, class_index)[1]
 
     def predict_and_explain(self, image: Any, class_index: int | None = None) -> tuple[Prediction, np.ndarray]:
-        """Prediction and Grad-CAM from one forward pass (what the web page shows together)."""
+        """Prediction and Grad-CAM (what the web page shows together); in tiles mode the heat map is
+        pasted from the tiles' maps, each explaining the image's predicted class."""
         if "rgb" not in self.config.branches:
             raise ValueError("explain() needs a model with the 'rgb' branch; this one has " f"{self.config.branches}")
         if class_index is not None and not 0 <= int(class_index) < self.config.num_classes:
             raise ValueError(f"class_index must be in [0, {self.config.num_classes}), got {class_index!r}")
         array = load_image(image)
-        feats, inputs = self._inputs([array])
-        cams, outputs = grad_cam(self.model, inputs, self.config.input_size, class_index)
-        prediction = self._predictions(feats, outputs["logits"], outputs.get("blur_logit"))[0]
-        heat = upsample_cam(cams[0], array.shape[0], array.shape[1])
-        return prediction, heat
+        prediction = self._run([array])[0]
+        batch = self._units([array])
+        _, inputs = self._inputs(batch.units)
+        target = prediction.class_index if class_index is None else int(class_index)
+        cams, _ = grad_cam(self.model, inputs, self.config.input_size, target)
+        layout = batch.layouts[0]
+        if layout is None:
+            return prediction, upsample_cam(cams[0], array.shape[0], array.shape[1])
+        size = self.config.input_size
+        boxes, shape = layout
+        heat = paste_tiles(np.stack([upsample_cam(c, size, size) for c in cams]), boxes, shape)
+        top, left = (shape[0] - array.shape[0]) // 2, (shape[1] - array.shape[1]) // 2
+        return prediction, np.ascontiguousarray(heat[top : top + array.shape[0], left : left + array.shape[1]])

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from features.frequency import blur_evidence
 from features.image import resize_square
 from fusion.config import ModelConfig
 
@@ -58,11 +59,25 @@ def resize_edge_map(edge_map: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def blur_inputs(laplacian_var: np.ndarray, blurred: np.ndarray, cfg: ModelConfig) -> np.ndarray:
-    """(N,2) float32: [standardised log1p(Laplacian variance), verdict 0/1]."""
+def blur_inputs(laplacian_var: np.ndarray, blurred: np.ndarray, cfg: ModelConfig, gray: np.ndarray | None = None) -> np.ndarray:
+    """(N,2) float32: [standardised log1p(Laplacian variance), verdict 0/1]; with `cfg.blur_evidence`
+    (N,6): + the standardised `features.frequency.blur_evidence` of `gray` (the canonical images)."""
     log_var = np.log1p(np.maximum(np.asarray(laplacian_var, dtype=np.float64), 0.0))
     standardised = (log_var - cfg.blur_log_mean) / cfg.blur_log_std
-    return np.stack([standardised, np.asarray(blurred, dtype=np.float64)], axis=1).astype(np.float32)
+    columns = [standardised[:, None], np.asarray(blurred, dtype=np.float64)[:, None]]
+    if cfg.blur_evidence:
+        if gray is None:
+            raise ValueError("this model's blur branch needs the canonical gray images for its blur evidence")
+        evidence = blur_evidence(gray)
+        columns.append((evidence - np.asarray(cfg.blur_evidence_mean)) / np.asarray(cfg.blur_evidence_std))
+    return np.concatenate(columns, axis=1).astype(np.float32)
+
+
+def fit_evidence_standardisation(gray: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-column mean and std of the blur evidence on the training split, for `ModelConfig`."""
+    evidence = blur_evidence(gray)
+    std = evidence.std(axis=0)
+    return [float(v) for v in evidence.mean(axis=0)], [float(v) if v > 1e-6 else 1.0 for v in std]
 
 
 def fit_blur_standardisation(laplacian_var: np.ndarray) -> tuple[float, float]:
@@ -102,5 +117,5 @@ def model_inputs(images: np.ndarray | Sequence[np.ndarray], feats, cfg: ModelCon
     return {
         "rgb": torch.from_numpy(rgb_inputs(images, cfg)),
         "edge": torch.from_numpy(resize_edge_map(feats.edge_map, cfg.input_size)[:, None]),
-        "blur": torch.from_numpy(blur_inputs(feats.laplacian_var, feats.blurred, cfg)),
+        "blur": torch.from_numpy(blur_inputs(feats.laplacian_var, feats.blurred, cfg, feats.gray)),
     }

@@ -23,22 +23,27 @@ def photos(tmp_path, make_class):
 def test_blurred_undistorted_folder_is_one_clear_command(photos, tmp_path, capsys):
     out = tmp_path / "two-class"
     argv = ["data", "--dataset", "folder", "--folder", str(photos), "--out", str(out), "--image-size", "32", "--no-progress"]
-    assert main(argv + TWO_CLASS) == 0
+    assert main(argv) == 0  # recognised from the folder names: no flags needed
     printed = capsys.readouterr().out
-    assert str(out) in printed and "rule BROKEN (allowed)" in printed and "skipped 2" in printed
+    assert str(out) in printed and "blur task: the class is the truth" in printed and "skipped 2" in printed
     dataset = read_dataset(out)
     card = dataset.card
     assert dataset.class_names == ["Blurred", "Undistorted"] and card["image_size"] == 32 and card["channels"] == 3
+    assert card["blur_task"]["blurred_class"] == "Blurred" and "Blur task" in (out / "card.md").read_text()
     # Natural profile: every readable image kept; a stratified 20 % of each class held out for test.
     assert np.add(card["counts_after"]["train"], card["counts_after"]["val"]).tolist() == [8, 8]
     assert card["counts_after"]["test"] == [2, 2] and "stratified 20 %" in card["test_origin"]
-    assert not any(r["blurred"] for r in dataset.rows)  # the folder's own blur is the label, none added
-    assert not card["blur_threshold_fitted"] and dataset.feature_config.blur_threshold == 100
+    # The class is the blur truth: manifest `blurred` = class is Blurred, and the threshold is fitted on it.
+    assert all(bool(r["blurred"]) == (r["class_name"] == "Blurred") for r in dataset.rows)
+    assert not any(r["blur_kind"] for r in dataset.rows)  # no synthetic blur added
+    assert card["blur_threshold_fitted"]
     assert len(card["skipped_files"]) == 2 and "broken.png" in (out / "card.md").read_text()
+    # Native resolution: the 32 px centre of each image (mirror-padded when smaller), never a resized image.
     assert dataset.load_images("train", progress=False).shape == (card["counts_after"]["train"][0] * 2, 32, 32, 3)
-    # The same folder without the explicit flags is refused, saying which share is off.
-    assert main(argv[:5] + ["--out", str(tmp_path / "x"), "--no-progress"]) == 2
-    assert "frequent classes hold" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # The explicit flags of the old workflow still work; synthetic blur on a blur task is refused.
+    assert main(argv[:5] + ["--out", str(tmp_path / "y"), "--no-progress", "--image-size", "32"] + TWO_CLASS) == 0
+    assert main(argv[:5] + ["--out", str(tmp_path / "x"), "--no-progress", "--blur-fraction", "0.4"]) == 2
+    assert "--blur-fraction must be 0" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_cifar_with_an_explicit_long_tail(tmp_path, capsys, write_cifar):

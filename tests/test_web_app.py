@@ -197,3 +197,21 @@ def test_app_needs_a_model_and_takes_the_secret_from_the_environment(run_dir, mo
     monkeypatch.delenv("SECRET_KEY", raising=False)
     a, b = create_app({"MODEL_PATH": run_dir}), create_app({"MODEL_PATH": run_dir})
     assert a.config["SECRET_KEY"] != b.config["SECRET_KEY"]
+
+
+def test_unfamiliar_image_gets_a_warning_above_the_class_and_in_the_json(run_dir, test_image, tmp_path):
+    """A threshold no image can stay under: every answer is flagged as unlike the training data."""
+    strict = tmp_path / "strict-run"
+    shutil.copytree(run_dir, strict)
+    config = json.loads((strict / "model.json").read_text())
+    config["ood"] = {"method": "energy", "threshold": -1e9, "keep": 0.95, "fitted_on": "a test"}
+    (strict / "model.json").write_text(json.dumps(config))
+    app = create_app({"PREDICTOR": Predictor.from_checkpoint(strict), "MODEL_PATH": strict, "WTF_CSRF_ENABLED": False,
+                      "SECRET_KEY": "test"})
+    page = upload(app.test_client(), test_image).get_data(as_text=True)
+    assert 'id="ood-warning"' in page and page.index('id="ood-warning"') < page.index('id="prediction"')
+    assert "unlike the images the model was trained on" in page
+    assert 'id="threshold-note"' in page
+    answer = app.test_client().post("/api/predict", data={"image": (io.BytesIO(test_image), "x.png")},
+                                    content_type="multipart/form-data").get_json()
+    assert answer["in_distribution"] is False and answer["ood_score"] > answer["ood_threshold"]

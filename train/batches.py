@@ -72,13 +72,18 @@ def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bo
 
 
 def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
-                 kinds: tuple[str, ...] = BLUR_KINDS, ranges: dict | None = None) -> SplitArrays:
+                 kinds: tuple[str, ...] = BLUR_KINDS, ranges: dict | None = None,
+                 blurred_class: int | None = None) -> SplitArrays:
     """Blur a share of the batch's sharp images on the fly, and recompute their features.
 
     The dataset blurs 40 % of every class, so a rare class has only a few dozen blurred training
     images; fresh blurs of its sharp images give the model many more blurred views of exactly the
     classes it sees least. Scores, verdicts and edge maps are recomputed with the one feature path,
     and the blur head's target becomes "blurred" for these images.
+
+    When the classes are blur (`blurred_class` given: a blurred-vs-clear dataset), a freshly
+    blurred Undistorted image is relabelled to `blurred_class`: augmentation never leaves a label
+    that says the opposite of the pixels.
     """
     if fraction <= 0:
         return batch
@@ -95,10 +100,14 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     gray[chosen], scores[chosen], verdict[chosen], edges[chosen] = fresh.gray, fresh.laplacian_var, fresh.blurred, fresh.edge_map
     truth = batch.blurred_truth.copy()
     truth[chosen] = True
+    labels = batch.labels
+    if blurred_class is not None:
+        labels = labels.copy()
+        labels[chosen] = blurred_class
     return SplitArrays(
         images=images,
         features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges,
                           edge_path=edge_paths(verdict)),
-        labels=batch.labels,
+        labels=labels,
         blurred_truth=truth,
     )

@@ -41,6 +41,7 @@ from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment
+from train.blurtask import blur_task_input_size, with_blur_task
 from train.data.dataset_dir import read_dataset
 from train.ema import WeightAverage
 from train.feature_cache import cached_features
@@ -178,7 +179,8 @@ def load_data(config: TrainConfig, show_progress: bool) -> TrainData:
     if min(train_counts) == 0:
         empty = [n for n, c in zip(dataset.class_names, train_counts) if c == 0]
         raise ValueError(f"classes without training images: {empty}")
-    model_cfg = ModelConfig.from_dataset(dataset, backbone=config.backbone, input_size=config.input_size,
+    model_cfg = ModelConfig.from_dataset(dataset, backbone=config.backbone,
+                                         input_size=blur_task_input_size(dataset.card, config.input_size),
                                          branches=config.branches, recipe=config.recipe_settings())
     show = config.progress and show_progress
     train = load_split(dataset, "train", model_cfg, show)
@@ -186,6 +188,7 @@ def load_data(config: TrainConfig, show_progress: bool) -> TrainData:
     mean, std = fit_blur_standardisation(train.features.laplacian_var)
     model_cfg = dataclasses.replace(model_cfg, blur_log_mean=mean, blur_log_std=std,
                                     recipe={**model_cfg.recipe, "dataset": str(Path(config.data).resolve())})
+    model_cfg = with_blur_task(model_cfg, dataset.card, train.features.gray)
     return TrainData(train, val, np.asarray(train_counts), model_cfg, BlurSettings.from_card(dataset.card))
 
 
@@ -301,9 +304,25 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
     if ctx.is_main:
         fitted = calibrate_checkpoint(out, read_dataset(ctx.config.data), "val")
         log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
+        fit_unfamiliar_score(ctx, out)
         stopped_early = progress.epoch < ctx.config.epochs
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds, ctx.config.select)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
+
+
+def fit_unfamiliar_score(ctx: EpochContext, out: Path) -> None:
+    """Fit the best checkpoint's out-of-distribution score on the splits already in memory (fusion.ood)."""
+    if ctx.config.ood_method == "none" or not (out / "model.json").is_file():
+        return
+    from fusion.ood import fit_ood, write_ood
+    from fusion.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(out, device=ctx.device)
+    settings, stats = fit_ood(predictor, ctx.data.train.images, ctx.data.train.labels, ctx.data.val.images,
+                              method=ctx.config.ood_method, seed=ctx.config.seed)
+    write_ood(out, predictor.config, settings, stats)
+    log.info("out-of-distribution score %s: threshold %.4g keeps %.0f %% of %s", settings["method"],
+             settings["threshold"], 100 * settings["keep"], settings["fitted_on"])
 
 
 def pick_device(name: str) -> torch.device:
@@ -370,7 +389,7 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     config, model_cfg = ctx.config, ctx.data.model_cfg
     if config.blur_augment > 0:
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
-                             ctx.data.blur.ranges)
+                             ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"))
     batch = augment(batch, rng)
     inputs = to_device(batch, model_cfg, ctx.device)
     labels = torch.from_numpy(batch.labels).to(ctx.device)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from features import DEFAULT_BLUR_THRESHOLD, FeatureConfig, fit_blur_threshold
 from features.atomic import atomic_directory
 from train.data.blurring import BlurOptions, apply_blurs, choose_blurs
+from train.data.blurtask import blur_truth
 from train.data.datacard import card_markdown, make_card, write_plots
 from train.data.dataset_dir import MANIFEST_COLUMNS, DatasetDir, read_dataset
 from train.data.longtail import LongTailProfile, natural_profile, round_half_up
@@ -66,13 +67,18 @@ class BuildOptions:
     dev_blur_seed: int = DEV_BLUR_SEED
     allow_rule_break: bool = False
     name: str | None = None
+    # Blurred-vs-clear ({"blurred_class": i, "sharp_class": j}, train.data.blurtask): the class is the
+    # blur truth, no synthetic blur is added, the threshold is fitted on the classes.
+    blur_task: dict | None = None
 
     def check(self) -> None:
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must lie in [0, 1); got {self.val_fraction}")
         if isinstance(self.dev_per_class, bool) or not isinstance(self.dev_per_class, int) or self.dev_per_class < 0:
             raise ValueError(f"dev_per_class must be a non-negative integer; got {self.dev_per_class!r}")
-        self.blur.check(self.allow_rule_break)
+        if self.blur_task and self.blur.fraction > 0:
+            raise ValueError("blur task: the classes are the blur truth, so no synthetic blur may be added (blur fraction 0)")
+        self.blur.check(self.allow_rule_break or bool(self.blur_task))
 
 
 @dataclass(frozen=True)
@@ -99,9 +105,12 @@ class Split:
     from_test: bool
     specs: list = field(default_factory=list)
     scores: np.ndarray | None = None
+    truth: np.ndarray | None = None  # blur task: the class says which images are blurred
 
     @property
     def blurred(self) -> np.ndarray:
+        if self.truth is not None:
+            return self.truth
         return np.array([spec is not None for spec in self.specs], bool)
 
 
@@ -200,7 +209,7 @@ def plan_build(source: SourceData, options: BuildOptions) -> BuildPlan:
     pools = split_source(source, options.test_fraction, options.seed)
     available = [int(a) for a in np.bincount(pools.pool_y, minlength=len(source.class_names))]
     profile = options.profile or natural_profile(available)
-    _check_profile(profile, available, source, options.allow_rule_break)
+    _check_profile(profile, available, source, options.allow_rule_break or bool(options.blur_task))
     train_idx, val_idx = _select(pools.pool_y, profile, options.val_fraction, np.random.default_rng(options.seed))
     dev_idx = _select_dev(pools.pool_y, np.concatenate([train_idx, val_idx]), options.dev_per_class,
                           len(source.class_names), np.random.default_rng(options.dev_seed))
@@ -212,6 +221,9 @@ def plan_build(source: SourceData, options: BuildOptions) -> BuildPlan:
               "test": Split(pools.test_x, pools.test_y, pools.test_index, from_test=not pools.test_from_train),
               "dev": from_pool(dev_idx)}
     _choose_all_blurs(splits, options)
+    if options.blur_task:
+        for split in splits.values():
+            split.truth = blur_truth(split.labels, options.blur_task)
     return BuildPlan(source, options, profile, available, pools.test_origin, splits)
 
 
@@ -237,11 +249,11 @@ def _blur_and_score(plan: BuildPlan, progress: bool) -> FeatureConfig:
     return FeatureConfig(size=size, blur_threshold=threshold)
 
 
-def _manifest_row(image_id: str, split: str, rel: str, c: int, plan: BuildPlan, spec, score: float) -> list:
+def _manifest_row(image_id: str, split: str, rel: str, c: int, plan: BuildPlan, spec, score: float, blurred: bool) -> list:
     name = plan.source.class_names[c]
     return [
         image_id, split, rel, c, name, plan.profile.groups[c],
-        int(spec is not None), spec.kind if spec else "", f"{spec.param:.4f}" if spec else "",
+        int(blurred), spec.kind if spec else "", f"{spec.param:.4f}" if spec else "",
         f"{spec.angle:.2f}" if spec and spec.angle is not None else "", f"{score:.4f}",
     ]
 
@@ -259,7 +271,8 @@ def _write_split(tmp: Path, name: str, split: Split, plan: BuildPlan, writer, pr
         if not ok:
             raise OSError(f"could not encode {rel} as PNG")
         (tmp / rel).write_bytes(png.tobytes())
-        writer.writerow(_manifest_row(image_id, name, rel, c, plan, split.specs[i], float(split.scores[i])))
+        writer.writerow(_manifest_row(image_id, name, rel, c, plan, split.specs[i], float(split.scores[i]),
+                                     bool(split.blurred[i])))
 
 
 def _write(plan: BuildPlan, card: dict, out: Path, force: bool, progress: bool) -> None:

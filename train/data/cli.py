@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from features.paths import absolute_path
+from train.data.blurtask import DEFAULT_TILE_SIZE, detect_blur_task
+
 from train.data.splits import DEV_BLUR_SEED, DEV_PER_CLASS, DEV_SEED
 
 DESCRIPTION = """\
@@ -20,10 +22,12 @@ examples:
   blurfuse data --dataset cifar10 --data-root ~/cifar --out data/cifar-lt --imbalance-ratio 100
   blurfuse data --dataset folder --folder photos/ --out data/photos --image-size 64
 
-  Blurred-vs-clear (a folder holding Blurred/ and Undistorted/): a two-class dataset whose images
-  are already blurred or not, so it keeps every image and adds no synthetic blur. It cannot follow
-  the long-tail rule, which is why the flag is explicit:
-  blurfuse data --dataset folder --folder DIR --profile natural --blur-fraction 0 --allow-rule-break --out OUT
+  Blurred-vs-clear (a folder holding Blurred/ and Undistorted/, any case; or --blur-task): the
+  classes ARE the blur truth. Recognised from the folder names, it keeps every image, adds no
+  synthetic blur, fits the blur threshold on the classes, and keeps each photo's central
+  --image-size square (default 128) at its own resolution instead of shrinking the photo:
+  blurfuse data --dataset folder --folder DIR --out OUT
+  blurfuse train --data OUT --out RUN --recipe blur-task
 
 Fashion-MNIST is looked for in --data-root, then /usr/share/datasets/fashion-mnist (Debian:
 apt-get install dataset-fashion-mnist), then downloaded by torchvision only with --download.
@@ -54,7 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--folder", type=absolute_path, help="image folder with one subfolder per class, optionally under train/ and test/ (--dataset folder)")
     source.add_argument("--data-root", type=absolute_path, help="where the source files are (Fashion-MNIST IDX files, cifar-10-batches-py/)")
     source.add_argument("--download", action="store_true", help="download the source with torchvision if not found (needs internet)")
-    source.add_argument("--image-size", type=int, default=64, help="square size folder images are resized to (default 64; Fashion-MNIST and CIFAR keep 28 / 32)")
+    source.add_argument("--image-size", type=int, default=None, help="square size folder images are resized to (default 64; Fashion-MNIST and CIFAR keep 28 / 32); "
+                        "for a blur task the side of the native-resolution centre square (default 128)")
+    source.add_argument("--blur-task", action="store_true", help="the two classes are blurred and sharp (recognised without this flag for "
+                        "Blurred/ + Undistorted/ folders): class = blur truth, no synthetic blur, native-resolution squares")
     source.add_argument("--test-fraction", type=float, default=0.2, help="stratified test share for folders without train/ and test/ (default 0.2)")
     tail = parser.add_argument_group("long tail")
     tail.add_argument(
@@ -74,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dev.add_argument("--dev-seed", type=int, default=DEV_SEED, help=f"seed of the dev draw (default {DEV_SEED})")
     dev.add_argument("--dev-blur-seed", type=int, default=DEV_BLUR_SEED, help=f"blur seed of dev (default {DEV_BLUR_SEED})")
     blur = parser.add_argument_group("blur")
-    blur.add_argument("--blur-fraction", type=float, default=0.4, help="exact share of every class to blur (default 0.4, at least 0.3)")
+    blur.add_argument("--blur-fraction", type=float, default=None, help="exact share of every class to blur (default 0.4, at least 0.3; 0 for a blur task)")
     blur.add_argument("--blur-kinds", type=_kinds, default=None, help="comma-separated subset of gaussian,motion,defocus (default all)")
     blur.add_argument("--blur-seed", type=int, default=1, help="blur seed of train and validation (default 1)")
     blur.add_argument("--test-blur-seed", type=int, default=2, help="blur seed of test (default 2)")
@@ -115,22 +122,26 @@ def _profile(args: argparse.Namespace, available: list[int]):
     return natural_profile(available)
 
 
-def _options(args: argparse.Namespace):
+def _options(args: argparse.Namespace, task: dict | None = None):
     """Every flag but the profile (which needs the source's counts), validated before anything is read."""
     from train.data.blurring import BlurOptions
     from train.data.build import BuildOptions
 
-    blur = BlurOptions(fraction=args.blur_fraction, **({"kinds": args.blur_kinds} if args.blur_kinds is not None else {}))
+    fraction = (0.0 if task else 0.4) if args.blur_fraction is None else args.blur_fraction
+    if task and fraction > 0:
+        raise ValueError("--blur-fraction must be 0 for a blur task: the classes are the blur truth, and blurring an "
+                         "Undistorted image would make its label false")
+    blur = BlurOptions(fraction=fraction, **({"kinds": args.blur_kinds} if args.blur_kinds is not None else {}))
     options = BuildOptions(
         blur=blur, val_fraction=args.val_fraction, test_fraction=args.test_fraction, dev_per_class=args.dev_per_class,
         seed=args.seed, blur_seed=args.blur_seed, test_blur_seed=args.test_blur_seed, dev_seed=args.dev_seed,
-        dev_blur_seed=args.dev_blur_seed, allow_rule_break=args.allow_rule_break,
+        dev_blur_seed=args.dev_blur_seed, allow_rule_break=args.allow_rule_break, blur_task=task,
     )
     options.check()
     return options
 
 
-def _source(args: argparse.Namespace):
+def _source(args: argparse.Namespace, task: dict | None = None):
     from train.data.sources import load_cifar10, load_fashion_mnist, load_image_folder
 
     if args.dataset == "fashion-mnist":
@@ -139,7 +150,19 @@ def _source(args: argparse.Namespace):
         return load_cifar10(args.data_root, args.download)
     if args.folder is None:
         raise ValueError("--dataset folder needs --folder PATH")
-    return load_image_folder(args.folder, args.image_size, not args.no_progress)
+    size = args.image_size or (DEFAULT_TILE_SIZE if task else 64)
+    return load_image_folder(args.folder, size, not args.no_progress, crop=bool(task))
+
+
+def _folder_blur_task(args: argparse.Namespace) -> dict | None:
+    """The blur task of a folder source, known from its class folder names before any image is read."""
+    if args.dataset != "folder":
+        return None
+    if args.folder is None:
+        raise ValueError("--dataset folder needs --folder PATH")
+    from train.data.sources import folder_class_names
+
+    return detect_blur_task(folder_class_names(args.folder), explicit=args.blur_task)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,9 +174,15 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{args.out} already exists; pass --force to replace it")
     if args.folder is not None and args.dataset != "folder":
         raise ValueError("--folder goes with --dataset folder")
-    options = _options(args)
-    source = _source(args)
-    profile = _profile(args, pool_counts(source, args.test_fraction, args.seed))
+    task = _folder_blur_task(args)
+    options = _options(args, task)
+    source = _source(args, task)
+    if args.blur_task and not task:  # a non-folder source asked to be a blur task: its classes must say so
+        task = detect_blur_task(source.class_names, explicit=True)
+        options = dataclasses.replace(options, blur_task=task)
+        options.check()
+    # A blur task keeps every image (natural profile) unless a profile is asked for.
+    profile = None if task and not args.profile else _profile(args, pool_counts(source, args.test_fraction, args.seed))
     dataset = build_dataset(source, args.out, dataclasses.replace(options, profile=profile), force=args.force,
                             progress=not args.no_progress)
     _summary(dataset)
@@ -163,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
 def _summary(dataset) -> None:
     card = dataset.card
     print(f"wrote {dataset.root} ({card['dataset']}, profile {card['profile']}, {card['image_size']} px)")
+    if card.get("blur_task"):
+        task = card["blur_task"]
+        print(f"blur task: the class is the truth ({task['blurred_class']} = blurred, {task['sharp_class']} = sharp); {task['images']}")
     for i, name in enumerate(dataset.class_names):
         print(
             f"  {name:<14} {card['groups'][name]:<9} train {card['counts_after']['train'][i]:>6}  val {card['counts_after']['val'][i]:>5}"

@@ -33,7 +33,7 @@ def make_card(plan: Any, feature_config: Any, name: str) -> dict:
         for s in SPLITS
     }
     train = plan.splits["train"]
-    return {
+    card = {
         "name": name,
         "dataset": source.name,
         "source": source.description,
@@ -68,6 +68,11 @@ def make_card(plan: Any, feature_config: Any, name: str) -> dict:
         },
         "skipped_files": list(source.skipped),
     }
+    if plan.options.blur_task:
+        from train.data.blurtask import card_entry
+
+        card["blur_task"] = card_entry(plan.options.blur_task, list(source.class_names), source.image_size)
+    return card
 
 
 def _blur_card(blur: Any) -> dict:
@@ -192,6 +197,11 @@ def card_markdown(card: dict) -> str:
         "",
         "![blurred share](plots/blurred_share.png)",
     ]
+    if card.get("blur_task"):
+        task = card["blur_task"]
+        lines += ["", f"**Blur task:** the classes are the blur truth: `{task['blurred_class']}` = blurred, "
+                  f"`{task['sharp_class']}` = sharp (manifest `blurred` = the class); no synthetic blur is added and the "
+                  f"threshold above is fitted on the classes. Images: {task['images']}."]
     if card.get("skipped_files"):
         lines += ["", f"**Skipped files ({len(card['skipped_files'])}):** unreadable or not images.", ""]
         lines += [f"- `{s}`" for s in card["skipped_files"]]

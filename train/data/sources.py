@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from features import load_image, resize_square
 from features.image import IMAGE_SUFFIXES
+from features.tiles import center_square
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,8 @@ def _scan_classes(root: Path) -> list[str]:
     return classes
 
 
-def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[str], progress: bool, report_root: Path):
+def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[str], progress: bool, report_root: Path,
+                 crop: bool = False):
     extra = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in classes)
     for name in extra:
         skipped.append(f"{(root / name).relative_to(report_root)}/: class folder not among the training classes")
@@ -238,7 +240,8 @@ def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[
             skipped.append(f"{shown}: not an image file")
             continue
         try:
-            images.append(resize_square(load_image(path), image_size))
+            image = load_image(path)
+            images.append(center_square(image, image_size) if crop else resize_square(image, image_size))
             labels.append(label)
         except (ValueError, OSError) as error:  # undecodable, truncated, unreadable: report, never crash
             skipped.append(f"{shown}: {error}")
@@ -247,13 +250,23 @@ def _read_folder(root: Path, classes: list[str], image_size: int, skipped: list[
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
-def load_image_folder(path: Path, image_size: int = 64, progress: bool = True) -> SourceData:
+def folder_class_names(path: Path) -> list[str]:
+    """The class names a folder source will have (from `train/` when it has train/ and test/)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise NotADirectoryError(f"image folder {root} does not exist")
+    return _scan_classes(root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root)
+
+
+def load_image_folder(path: Path, image_size: int = 64, progress: bool = True, crop: bool = False) -> SourceData:
     """One subfolder per class (or `train/` and `test/` each holding them), any sizes and modes.
 
     Images are brought to canonical RGB and resized to `image_size` square through `features`, so
     the rest of the pipeline sees one array shape. Non-image and unreadable files are skipped and
     listed in `skipped` (the data card shows them), never a crash: a real photo folder always holds
     some. Without `train/` + `test/` the test set is None and the builder holds out a stratified share.
+    With `crop` (blurred-vs-clear folders) each image is instead cut to its central `image_size`
+    square at its own resolution (mirror-padded when smaller): resizing would remove the blur.
     """
     root = Path(path)
     if not root.is_dir():
@@ -264,11 +277,11 @@ def load_image_folder(path: Path, image_size: int = 64, progress: bool = True) -
     test_x = test_y = None
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = _scan_classes(root / "train")
-        train_x, train_y = _read_folder(root / "train", classes, image_size, skipped, progress, root)
-        test_x, test_y = _read_folder(root / "test", classes, image_size, skipped, progress, root)
+        train_x, train_y = _read_folder(root / "train", classes, image_size, skipped, progress, root, crop)
+        test_x, test_y = _read_folder(root / "test", classes, image_size, skipped, progress, root, crop)
     else:
         classes = _scan_classes(root)
-        train_x, train_y = _read_folder(root, classes, image_size, skipped, progress, root)
+        train_x, train_y = _read_folder(root, classes, image_size, skipped, progress, root, crop)
     for line in skipped:
         log.warning("skipped %s", line)
     return SourceData(

@@ -1,0 +1,101 @@
+"""Out-of-distribution score: the maths on synthetic embeddings, then a Fashion-MNIST model flagging a
+photograph and noise while keeping most of its own test images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fusion.ood import (OODStats, auroc, fit_mahalanobis, fit_threshold, image_scores, load_stats,
+                        mahalanobis_score, save_stats)
+
+
+def clusters(n: int = 200, d: int = 16, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 5, (3, d))
+    labels = rng.integers(0, 3, n)
+    return centres[labels] + rng.normal(0, 1, (n, d)), labels, centres
+
+
+def test_mahalanobis_scores_points_far_from_every_class_higher_than_members():
+    x, y, _ = clusters(n=400)
+    stats = fit_mahalanobis(x[:200], y[:200], 3)
+    members = mahalanobis_score(torch.from_numpy(x[200:]), stats)
+    strangers = mahalanobis_score(torch.from_numpy(np.random.default_rng(2).normal(0, 5, (50, 16)) + 30), stats)
+    assert auroc(members, strangers) == 1.0
+    assert np.median(members) == pytest.approx(16, rel=0.35)  # chi-square with d degrees of freedom
+
+
+def test_threshold_keeps_the_asked_share_and_auroc_matches_its_definition():
+    scores = np.arange(100, dtype=float)
+    assert (scores <= fit_threshold(scores, 0.95)).mean() == pytest.approx(0.95, abs=0.01)
+    a, b = np.array([0.1, 0.4, 0.35, 0.8]), np.array([0.9, 0.4, 0.7])
+    pairs = [(1.0 if j > i else 0.5 if j == i else 0.0) for i in a for j in b]
+    assert auroc(a, b) == pytest.approx(np.mean(pairs))
+    assert image_scores(np.array([1.0, 3.0, 5.0]), np.array([0, 0, 1])).tolist() == [2.0, 5.0]
+
+
+def test_statistics_round_trip_through_safetensors(tmp_path):
+    x, y, _ = clusters()
+    stats = fit_mahalanobis(x, y, 3)
+    save_stats(tmp_path, stats)
+    again = load_stats(tmp_path)
+    probe = torch.from_numpy(x[:5])
+    assert np.allclose(mahalanobis_score(probe, again), mahalanobis_score(probe, stats), rtol=1e-4)
+    with pytest.raises(ValueError, match="precision"):
+        OODStats.from_tensors({"means": torch.zeros(2, 3)})
+
+
+@pytest.fixture(scope="module")
+def fmnist_run(tiny_dataset, tmp_path_factory):
+    """A Fashion-MNIST model trained by the real training loop (smoke recipe, edge + blur branches so it
+    trains in seconds on 2 cores), whose out-of-distribution score the end of training fits."""
+    from train.fit import recipe_config, train_model
+
+    out = tmp_path_factory.mktemp("ood") / "run"
+    config = recipe_config("smoke", data=str(tiny_dataset.root), out=str(out), branches=("edge", "blur"),
+                           epochs=3, samples_per_epoch=1024, lr=3e-3, progress=False)
+    return train_model(config)
+
+
+@pytest.fixture(scope="module")
+def fmnist_predictor(fmnist_run):
+    from fusion.predictor import Predictor
+
+    return Predictor.from_checkpoint(fmnist_run)
+
+
+def test_training_ends_by_fitting_the_ood_score_and_calibrate_refits_it(fmnist_run, fmnist_predictor, tiny_dataset):
+    from analysis.calibrate import fit_run_ood
+    from fusion.checkpoint import read_config
+
+    fitted = fmnist_predictor.config.ood
+    assert fitted["method"] == "energy" and fitted["keep"] == 0.95 and not (fmnist_run / "ood.safetensors").exists()
+    again = fit_run_ood(fmnist_run, tiny_dataset.root, method="mahalanobis", progress=False)
+    assert read_config(fmnist_run / "model.json").ood == again and again["method"] == "mahalanobis"
+    assert (fmnist_run / "ood.safetensors").is_file()
+
+
+def test_noise_is_flagged_photographs_score_as_unfamiliar_and_test_images_mostly_pass(fmnist_run, tiny_dataset):
+    """What a model trained for seconds can honestly show: noise is flagged, photographs score above
+    Fashion-MNIST test images (AUROC), and about 95 % of test images pass. Its score is Mahalanobis
+    (fitted by the previous test): for a model this weak its logits carry too little for the energy
+    score, which is the default because it measured better on a properly trained model (README,
+    bench/bench_ood.py)."""
+    from fusion.predictor import Predictor
+    from train.data.photos import sample_photo_paths
+
+    predictor = Predictor.from_checkpoint(fmnist_run)
+    assert predictor.config.ood["method"] == "mahalanobis"
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    flagged = predictor.predict_batch(noise)
+    assert [p.in_distribution for p in flagged] == [False, False, False]
+    assert all(p.ood_score > p.ood_threshold for p in flagged)
+    assert flagged[0].to_dict()["in_distribution"] is False
+    test = predictor.predict_batch(tiny_dataset.load_images("test", progress=False))
+    photos = predictor.predict_batch(sample_photo_paths())
+    assert np.mean([p.in_distribution for p in test]) >= 0.8
+    assert auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.75
+    assert sum(not p.in_distribution for p in photos) >= 1

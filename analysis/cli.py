@@ -19,6 +19,25 @@ CALIBRATE_DESCRIPTION = (
 )
 DEFAULT_VARIANTS = ("fused", "rgb_only", "edge_blur_only", "no_balancing")
 
+REPORT_HELP = "evaluate a checkpoint on a split and write the HTML report"
+REPORT_DESCRIPTION = (
+    "Predict every image of a split with the checkpoint (through the same Predictor as the web app), "
+    "measure frequent vs rare and blurred vs sharp with 95 % bootstrap intervals, and write a self-contained "
+    "report directory (index.html, report.md, metrics.json, predictions.csv, figures/). Prints the path of index.html."
+)
+ABLATE_HELP = "train the fused model and its variants under one sample budget and compare them"
+ABLATE_DESCRIPTION = (
+    "Train each variant with the same number of training samples, evaluate it on the test split "
+    "and write ablation.md/.csv/.json and ablation.png to OUT."
+)
+COMPARE_HELP = "train recipe variants over several seeds, compare them on dev (paired by seed)"
+COMPARE_DESCRIPTION = (
+    "Train each --variant with every seed, score it on the dev split, and write compare.md/.csv/.json "
+    "and runs.csv to OUT: mean ± std over seeds and the paired difference to the first variant (95 % t-interval). "
+    "With --test-winner, the variant with the highest mean dev balanced accuracy (rule fixed in advance) is then "
+    "scored on test, and no other variant is."
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     add_report_parser(subparsers)
@@ -40,13 +59,7 @@ def _add_data_and_out(parser: argparse.ArgumentParser, data_help: str) -> None:
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "report",
-        help="evaluate a checkpoint on a split and write the HTML report",
-        description="Predict every image of a split with the checkpoint (through the same Predictor as the web app), "
-        "measure frequent vs rare and blurred vs sharp with 95 % bootstrap intervals, and write a self-contained "
-        "report directory (index.html, report.md, metrics.json, predictions.csv, figures/). Prints the path of index.html.",
-    )
+    parser = subparsers.add_parser("report", help=REPORT_HELP, description=REPORT_DESCRIPTION)
     _add_model_and_data(parser)
     parser.add_argument("--split", default="test", choices=SPLITS,
                         help="split to evaluate (default: %(default)s); dev compares recipes, test scores a finished one")
@@ -113,12 +126,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def add_ablate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "ablate",
-        help="train the fused model and its variants under one sample budget and compare them",
-        description="Train each variant with the same number of training samples, evaluate it on the test split "
-        "and write ablation.md/.csv/.json and ablation.png to OUT.",
-    )
+    parser = subparsers.add_parser("ablate", help=ABLATE_HELP, description=ABLATE_DESCRIPTION)
     _add_data_and_out(parser, "dataset dir written by `blurfuse data`")
     parser.add_argument("--budget", type=_positive_int, required=True, help="training samples seen by every variant")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=DEFAULT_VARIANTS,
@@ -138,14 +146,7 @@ def add_ablate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "compare",
-        help="train recipe variants over several seeds, compare them on dev (paired by seed)",
-        description="Train each --variant with every seed, score it on the dev split, and write compare.md/.csv/.json "
-        "and runs.csv to OUT: mean ± std over seeds and the paired difference to the first variant (95 % t-interval). "
-        "With --test-winner, the variant with the highest mean dev balanced accuracy (rule fixed in advance) is then "
-        "scored on test, and no other variant is.",
-    )
+    parser = subparsers.add_parser("compare", help=COMPARE_HELP, description=COMPARE_DESCRIPTION)
     _add_data_and_out(parser, "dataset dir written by `blurfuse data` (with a dev split)")
     parser.add_argument("--variant", dest="variants", action="append", required=True, metavar="NAME[:KEY=VALUE ...]",
                         help="a variant: a name and recipe overrides separated by spaces, e.g. 'ema:ema_decay=0.999 "

@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 
 from features.groups import nanmean
+from fusion.calibration import bin_index
 
 
 def grouped_sums(idx: np.ndarray, key: np.ndarray, n_keys: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -85,15 +86,13 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
     return conf.astype(np.int64)
 
 
-def calibration_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
-    """Equal-width confidence bin of each image (the top-1 probability), 0 .. n_bins-1."""
-    return np.clip((np.asarray(confidence) * n_bins).astype(np.int64), 0, n_bins - 1)
-
-
 def expected_calibration_error(idx: np.ndarray, confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15,
                                subset: np.ndarray | None = None) -> np.ndarray:
-    """ECE = sum over bins of (share of images) x |accuracy - mean confidence|, per resample."""
-    key = calibration_bins(confidence, n_bins)
+    """ECE = sum over bins of (share of images) x |accuracy - mean confidence|, per resample.
+
+    The bins are `fusion.calibration`'s, so the report's bootstrap ECE and the calibration step's
+    ECE (fitted T, reliability diagram) are one definition."""
+    key = bin_index(confidence, n_bins)
     if subset is not None:
         key = np.where(subset, key, -1)
     count = grouped_sums(idx, key, n_bins)

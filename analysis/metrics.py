@@ -11,6 +11,7 @@ resampling (the ROC curve and its area, the blur detector's scores) is scikit-le
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
@@ -138,3 +139,13 @@ def roc_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndar
         fpr, tpr, thresholds = skm.roc_curve(np.asarray(truth, dtype=bool), np.asarray(score, dtype=np.float64),
                                              drop_intermediate=False)
     return np.nan_to_num(fpr), np.nan_to_num(tpr), thresholds
+
+
+def ood_auroc(in_scores: Any, out_scores: Any) -> float:
+    """How well an out-of-distribution score (higher = less familiar) ranks unfamiliar images above
+    familiar ones: scikit-learn's ROC AUC with the unfamiliar images as positives; 0.5 is chance."""
+    inside, outside = np.asarray(in_scores, np.float64).ravel(), np.asarray(out_scores, np.float64).ravel()
+    if inside.size == 0 or outside.size == 0:
+        raise ValueError("AUROC needs both in- and out-of-distribution scores")
+    truth = np.concatenate([np.zeros(inside.size, bool), np.ones(outside.size, bool)])
+    return roc_auc(truth, np.concatenate([inside, outside]))

@@ -25,7 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fusion.ood import auroc, energy_score, fit_mahalanobis, image_scores, mahalanobis_score  # noqa: E402
+from analysis.metrics import ood_auroc  # noqa: E402
+from fusion.ood import energy_score, fit_mahalanobis, image_scores, mahalanobis_score  # noqa: E402
 from fusion.predictor import Predictor  # noqa: E402
 from train.data.dataset_dir import read_dataset  # noqa: E402
 from train.data.photos import sample_photo_paths  # noqa: E402
@@ -78,8 +79,8 @@ def main() -> int:
     for name, images in ood_sets().items():
         outside = both_scores(predictor, images, stats)
         flagged = np.mean([p.in_distribution is False for p in predictor.predict_batch(images)])
-        lines.append(f"| {name} | {len(images)} | {auroc(inside['mahalanobis'], outside['mahalanobis']):.4f} | "
-                     f"{auroc(inside['energy'], outside['energy']):.4f} | {100 * flagged:.1f} % |")
+        lines.append(f"| {name} | {len(images)} | {ood_auroc(inside['mahalanobis'], outside['mahalanobis']):.4f} | "
+                     f"{ood_auroc(inside['energy'], outside['energy']):.4f} | {100 * flagged:.1f} % |")
     print("\n".join(lines))
     return 0
 

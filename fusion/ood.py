@@ -115,22 +115,6 @@ def load_stats(run_dir: str | os.PathLike) -> OODStats:
     return OODStats.from_tensors(read_weights(path))
 
 
-def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
-    """Area under the ROC curve of 'out' scoring above 'in' (ties count half); 0.5 is chance."""
-    a, b = np.asarray(in_scores, np.float64), np.asarray(out_scores, np.float64)
-    if a.size == 0 or b.size == 0:
-        raise ValueError("AUROC needs both in- and out-of-distribution scores")
-    combined = np.concatenate([a, b])
-    order = combined.argsort(kind="mergesort")
-    ranks = np.empty(len(combined))
-    ranks[order] = np.arange(1, len(combined) + 1)
-    # average ranks of ties
-    _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]
-    return float((ranks[len(a):].sum() - len(b) * (len(b) + 1) / 2) / (len(a) * len(b)))
-
-
 def image_scores(unit_scores: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """Mean unit score per image (an image's tiles share one answer, as in `Predictor`)."""
     owner = np.asarray(owner)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fusion.ood import (OODStats, auroc, fit_mahalanobis, fit_threshold, image_scores, load_stats,
+from analysis.metrics import ood_auroc
+from fusion.ood import (OODStats, fit_mahalanobis, fit_threshold, image_scores, load_stats,
                         mahalanobis_score, save_stats)
 
 
@@ -23,7 +24,7 @@ def test_mahalanobis_scores_points_far_from_every_class_higher_than_members():
     stats = fit_mahalanobis(x[:200], y[:200], 3)
     members = mahalanobis_score(torch.from_numpy(x[200:]), stats)
     strangers = mahalanobis_score(torch.from_numpy(np.random.default_rng(2).normal(0, 5, (50, 16)) + 30), stats)
-    assert auroc(members, strangers) == 1.0
+    assert ood_auroc(members, strangers) == 1.0
     assert np.median(members) == pytest.approx(16, rel=0.35)  # chi-square with d degrees of freedom
 
 
@@ -32,7 +33,7 @@ def test_threshold_keeps_the_asked_share_and_auroc_matches_its_definition():
     assert (scores <= fit_threshold(scores, 0.95)).mean() == pytest.approx(0.95, abs=0.01)
     a, b = np.array([0.1, 0.4, 0.35, 0.8]), np.array([0.9, 0.4, 0.7])
     pairs = [(1.0 if j > i else 0.5 if j == i else 0.0) for i in a for j in b]
-    assert auroc(a, b) == pytest.approx(np.mean(pairs))
+    assert ood_auroc(a, b) == pytest.approx(np.mean(pairs))
     assert image_scores(np.array([1.0, 3.0, 5.0]), np.array([0, 0, 1])).tolist() == [2.0, 5.0]
 
 
@@ -97,5 +98,5 @@ def test_noise_is_flagged_photographs_score_as_unfamiliar_and_test_images_mostly
     test = predictor.predict_batch(tiny_dataset.load_images("test", progress=False))
     photos = predictor.predict_batch(sample_photo_paths())
     assert np.mean([p.in_distribution for p in test]) >= 0.8
-    assert auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.75
+    assert ood_auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.75
     assert sum(not p.in_distribution for p in photos) >= 1

@@ -117,11 +117,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
           f"NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, ECE {100 * result.ece_before:.2f} % -> "
           f"{100 * result.ece_after:.2f} %")
     if args.ood_method != "none":
-        from analysis.calibrate import describe, fit_run_ood
+        from analysis.ood_fit import fit_run_ood
+        from fusion.ood import describe_settings
 
         if not 0 < args.keep < 1:
             raise ValueError(f"--keep must lie in (0, 1); got {args.keep}")
-        print(describe(fit_run_ood(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress)))
+        print(describe_settings(fit_run_ood(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress)))
     return 0
 
 

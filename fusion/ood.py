@@ -148,6 +148,12 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     return settings, stats
 
 
+def describe_settings(settings: dict) -> str:
+    """One line for the training log and `blurfuse calibrate`: which score, its threshold, what it keeps."""
+    return (f"out-of-distribution score {settings['method']}: threshold {settings['threshold']:.4g} keeps "
+            f"{100 * settings['keep']:.0f} % of {settings['fitted_on']}")
+
+
 def write_ood(run_dir: str | os.PathLike, cfg, settings: dict, stats: OODStats | None):
     """Store the statistics (if any), then the settings in `model.json`; returns the new config."""
     import dataclasses

@@ -68,7 +68,7 @@ def fmnist_predictor(fmnist_run):
 
 
 def test_training_ends_by_fitting_the_ood_score_and_calibrate_refits_it(fmnist_run, fmnist_predictor, tiny_dataset):
-    from analysis.calibrate import fit_run_ood
+    from analysis.ood_fit import fit_run_ood
     from fusion.checkpoint import read_config
 
     fitted = fmnist_predictor.config.ood

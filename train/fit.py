@@ -314,15 +314,14 @@ def fit_unfamiliar_score(ctx: EpochContext, out: Path) -> None:
     """Fit the best checkpoint's out-of-distribution score on the splits already in memory (fusion.ood)."""
     if ctx.config.ood_method == "none" or not (out / "model.json").is_file():
         return
-    from fusion.ood import fit_ood, write_ood
+    from fusion.ood import describe_settings, fit_ood, write_ood
     from fusion.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(out, device=ctx.device)
     settings, stats = fit_ood(predictor, ctx.data.train.images, ctx.data.train.labels, ctx.data.val.images,
                               method=ctx.config.ood_method, seed=ctx.config.seed)
     write_ood(out, predictor.config, settings, stats)
-    log.info("out-of-distribution score %s: threshold %.4g keeps %.0f %% of %s", settings["method"],
-             settings["threshold"], 100 * settings["keep"], settings["fitted_on"])
+    log.info("%s", describe_settings(settings))
 
 
 def pick_device(name: str) -> torch.device:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-
 from fusion.ood import DEFAULT_KEEP, fit_ood, write_ood
 
 
@@ -30,11 +29,3 @@ def fit_run_ood(model: str | os.PathLike, data: str | os.PathLike, method: str =
                               dataset.load_images("val", progress=progress), method=method, keep=keep, progress=progress)
     write_ood(run_dir, predictor.config, settings, stats)
     return settings
-
-
-def describe(settings: dict) -> str:
-    return (f"OOD score {settings['method']}: threshold {settings['threshold']:.4g} keeps {100 * settings['keep']:.0f} % "
-            f"of {settings['fitted_on']}")
-
-
-

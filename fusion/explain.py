@@ -54,16 +54,22 @@ def explain_disagreements(predictor: Any, batch: Any, feats: Any, inputs: dict, 
     disagree = np.flatnonzero(lap_blurred != (head_p >= 0.5))
     if len(disagree) == 0:
         return {}
-    flipped = dict(inputs, blur=flipped_blur_inputs(inputs["blur"], cfg, threshold))
+    # Re-run only the units (images or tiles) of the disagreeing images: in eval mode every unit's
+    # answer is independent of the rest of the batch, and most images of a batch agree.
+    units = np.flatnonzero(np.isin(batch.owner, disagree))
+    subset = {k: v[torch.from_numpy(units).to(v.device)] for k, v in inputs.items()}
+    flipped = dict(subset, blur=flipped_blur_inputs(subset["blur"], cfg, threshold))
     _, outputs = predictor._forward(flipped)
     flip_probs = torch.softmax(outputs["logits"].double(), 1).cpu().numpy()
     flip_head = torch.sigmoid(outputs["blur_logit"].double()).cpu().numpy()
+    owner_of_unit = batch.owner[units]
     out = {}
     for i in disagree:
         members = batch.owner == i
+        flipped_members = owner_of_unit == i
         cls_before = int(probs[members].mean(0).argmax())
-        cls_after = int(flip_probs[members].mean(0).argmax())
-        head_after = float(flip_head[members].mean())
+        cls_after = int(flip_probs[flipped_members].mean(0).argmax())
+        head_after = float(flip_head[flipped_members].mean())
         followed = (head_after >= 0.5) != (head_p[i] >= 0.5)
         out[int(i)] = _record(cfg, lap_blurred[i], float(head_p[i]), head_after, followed, cls_before, cls_after)
     return out

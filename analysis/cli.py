@@ -164,6 +164,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--run-estimate-s", type=float, help="expected seconds per run before the first one ends")
     parser.add_argument("--test-winner", action="store_true", help="score the dev winner's seeds on test afterwards")
     parser.add_argument("--force", action="store_true", help="replace an existing OUT")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted comparison in OUT: keep its finished runs, resume the cut-off one")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_compare)
     return parser
@@ -189,7 +191,7 @@ def run_compare(args: argparse.Namespace) -> int:
                     recipe=args.recipe, common=parse_overrides(args.overrides), split=args.split, device=args.device,
                     time_budget_s=args.time_budget_s, first_estimate_s=args.run_estimate_s, workers=args.jobs,
                     threads=args.threads, test_winner=args.test_winner, force=args.force,
-                    progress=not args.no_progress, command=command)
+                    resume=args.resume, progress=not args.no_progress, command=command)
     print(table.read_text())
     return 0
 

@@ -51,6 +51,7 @@ class Job:
     split: str
     device: str
     threads: int
+    resume: bool = False
 
 
 def parse_variant(text: str) -> Variant:
@@ -87,8 +88,11 @@ def train_and_score(job: Job) -> dict[str, Any]:
     from train.fit import recipe_config, train_model
 
     torch.set_num_threads(max(1, job.threads))
+    # On resume an interrupted run continues from its last epoch; otherwise it starts over.
+    continue_run = job.resume and Path(job.run_dir).exists()
     config = recipe_config(job.recipe, **{**job.overrides, "data": job.data, "out": job.run_dir, "seed": job.seed,
-                                          "device": job.device, "force": True, "progress": False})
+                                          "device": job.device, "force": not continue_run, "resume": continue_run,
+                                          "progress": False})
     start = time.perf_counter()
     run_dir = Path(train_model(config))
     seconds = time.perf_counter() - start
@@ -148,10 +152,35 @@ class Budget:
 
 
 def plan_jobs(variants: Sequence[Variant], seeds: Sequence[int], data: Path, out: Path, recipe: str,
-              common: dict[str, Any], split: str, device: str, threads: int) -> list[Job]:
+              common: dict[str, Any], split: str, device: str, threads: int, resume: bool = False) -> list[Job]:
     """Seed-major order: every variant's seed s finishes before any variant's seed s+1 starts."""
     return [Job(v.name, s, str(data), str(out / "runs" / v.name / f"seed{s}"), recipe, {**common, **v.overrides},
-                split, device, threads) for s in seeds for v in variants]
+                split, device, threads, resume) for s in seeds for v in variants]
+
+
+def resumable_rows(out: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scored runs of an earlier, interrupted comparison of the same plan, checked before any is reused.
+
+    Everything that decides a run's figures (data, recipe, split, device, common overrides, each
+    variant's overrides) must equal the earlier plan; only the seed list may grow. A run counts as
+    done only when its row was written and its training marked itself complete."""
+    import json
+
+    from train.resume import run_complete
+
+    path = out / "compare.json"
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    for key in ("data", "recipe", "split", "device", "common"):
+        if earlier["meta"].get(key) != meta[key]:
+            raise ValueError(f"cannot resume {out}: its {key} was {earlier['meta'].get(key)!r}, now {meta[key]!r}")
+    for name, overrides in meta["variants"].items():
+        before = earlier["meta"]["variants"].get(name)
+        if before is not None and before != overrides:
+            raise ValueError(f"cannot resume {out}: variant {name!r} was {before}, now {overrides}")
+    return [row for row in earlier["runs"] if row["variant"] in meta["variants"] and row["seed"] in meta["seeds"]
+            and run_complete(row["run_dir"])]
 
 
 def run_jobs(jobs: list[Job], budget: Budget, workers: int, on_result: Callable[[dict[str, Any]], None],
@@ -207,8 +236,8 @@ def _run_pool(pending: list[Job], budget: Budget, workers: int, on_result: Calla
 def compare(data: str | os.PathLike, out: str | os.PathLike, variants: Sequence[Variant], seeds: Sequence[int] = (0, 1, 2),
             recipe: str = "default", common: dict[str, Any] | None = None, split: str = "dev", device: str = "auto",
             time_budget_s: float | None = None, first_estimate_s: float | None = None, workers: int = 1,
-            threads: int = 0, test_winner: bool = False, force: bool = False, progress: bool = True,
-            command: str = "") -> Path:
+            threads: int = 0, test_winner: bool = False, force: bool = False, resume: bool = False,
+            progress: bool = True, command: str = "") -> Path:
     """Train every variant over every seed, score on `split`, write the comparison; returns compare.md."""
     data, out = Path(data), Path(out)
     if not seeds:
@@ -220,21 +249,25 @@ def compare(data: str | os.PathLike, out: str | os.PathLike, variants: Sequence[
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     check_variants(variants, recipe)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"{out} already exists; pass --force to replace it")
+    if force and resume:
+        raise ValueError("force and resume exclude each other: replace OUT, or continue it")
+    if out.exists() and any(out.iterdir()) and not (force or resume):
+        raise FileExistsError(f"{out} already exists; pass --resume to continue it or --force to replace it")
     out.mkdir(parents=True, exist_ok=True)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     budget = Budget(time_budget_s, first_estimate_s)
     meta = {"data": str(data.resolve()), "recipe": recipe, "split": split, "seeds": list(seeds), "device": device,
             "baseline": variants[0].name, "command": command, "common": dict(common or {}),
             "variants": {v.name: v.overrides for v in variants}}
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = resumable_rows(out, meta) if resume else []
+    done = {(r["variant"], r["seed"]) for r in rows}
 
     def record(row: dict[str, Any]) -> None:
         rows.append(row)
         write_outputs(out, meta, rows, summarise(rows, [v.name for v in variants], list(seeds)), None)
 
-    jobs = plan_jobs(variants, list(seeds), data, out, recipe, dict(common or {}), split, device, threads)
+    jobs = [j for j in plan_jobs(variants, list(seeds), data, out, recipe, dict(common or {}), split, device, threads,
+                                 resume) if (j.variant, j.seed) not in done]
     skipped = run_jobs(jobs, budget, workers, record, progress)
     meta["skipped_runs"] = [f"{j.variant}/seed{j.seed}" for j in skipped]
     summary = summarise(rows, [v.name for v in variants], list(seeds))

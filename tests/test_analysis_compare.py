@@ -104,3 +104,21 @@ def test_time_budget_leaves_paired_partial_results(tiny_dataset, tmp_path):
     assert [(r["variant"], r["seed"]) for r in report["runs"]] == [("a", 0)]  # seed-major order, then out of time
     assert report["meta"]["skipped_runs"] == ["b/seed0", "a/seed1", "b/seed1"]
     assert "Not run (time budget)" in (out / "compare.md").read_text()
+
+
+def test_resume_keeps_finished_runs_trains_the_rest_and_refuses_a_changed_plan(tiny_dataset, tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--data", str(tiny_dataset.root), "--out", str(out), "--recipe", "smoke", "--variant", "a",
+            "--variant", "b:lr=0.001", "--seeds", "2", "--split", SPLIT, "--set", "epochs=1",
+            "--set", "samples_per_epoch=32", "--set", "input_size=32", "--device", "cpu", "--no-progress"]
+    assert main(argv + ["--time-budget-s", "0.5", "--run-estimate-s", "0.1"]) == 0  # cut off after a/seed0
+    first = json.loads((out / "compare.json").read_text())["runs"][0]
+    weights = out / "runs" / "a" / "seed0" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert main(argv) == 2  # OUT exists: neither --resume nor --force given
+    assert main(argv + ["--resume"]) == 0
+    report = json.loads((out / "compare.json").read_text())
+    assert sorted((r["variant"], r["seed"]) for r in report["runs"]) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert report["runs"][0] == first and weights.stat().st_mtime_ns == stamp  # kept, not retrained
+    changed = [a.replace("b:lr=0.001", "b:lr=0.002") for a in argv]
+    assert main(changed + ["--resume"]) == 2

@@ -24,6 +24,7 @@ class Evaluation:
     logits: np.ndarray | None = None   # (N, C) raw logits; table.probabilities = softmax(logits / temperature)
     temperature: float = 1.0           # the checkpoint's temperature, as the Predictor applied it
     calibration: dict | None = None    # where the temperature was fitted (ModelConfig.calibration)
+    ood_scores: np.ndarray | None = None  # (N,) out-of-distribution score per image; None without one
 
 
 def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size: int = 256,
@@ -70,12 +71,18 @@ def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size
         logits=_logits(predictions),
         temperature=float(getattr(predictor.config, "temperature", 1.0)),
         calibration=dict(getattr(predictor.config, "calibration", None) or {}),
+        ood_scores=_ood_scores(predictions),
     )
 
 
 def _logits(predictions: list[Any]) -> np.ndarray | None:
     logits = [getattr(p, "logits", None) for p in predictions]
     return None if any(z is None for z in logits) else np.stack([np.asarray(z, dtype=np.float64) for z in logits])
+
+
+def _ood_scores(predictions: list[Any]) -> np.ndarray | None:
+    scores = [getattr(p, "ood_score", None) for p in predictions]
+    return None if any(s is None for s in scores) else np.asarray(scores, dtype=np.float64)
 
 
 def _float(value: Any) -> float:

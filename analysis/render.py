@@ -13,6 +13,7 @@ from typing import Any
 
 from analysis.calibration import before_after_rows
 from analysis.robustness import robustness_rows
+from analysis.unfamiliar import ood_rows
 from analysis.summary import pct
 from features.png import png_data_uri
 
@@ -147,7 +148,7 @@ def _calibration_table(cal: dict[str, Any]) -> Table:
 
 
 def _optional_tables(metrics: dict[str, Any]) -> list[Table]:
-    """Temperature scaling before/after (when the predictions carry logits) and the robustness sweep (when run)."""
+    """Temperature scaling before/after, the robustness sweep and the unfamiliar-image table, when present."""
     tables = []
     scaling = metrics["calibration"].get("temperature_scaling")
     if scaling is not None:
@@ -156,6 +157,9 @@ def _optional_tables(metrics: dict[str, Any]) -> list[Table]:
     if "robustness" in metrics:
         header, rows, note = robustness_rows(metrics["robustness"])
         tables.append(Table("robustness-table", "Accuracy under blur beyond training", header, rows, note))
+    if "ood" in metrics:
+        header, rows, note = ood_rows(metrics["ood"])
+        tables.append(Table("ood-table", "Unfamiliar images: does the warning fire?", header, rows, note))
     return tables
 
 

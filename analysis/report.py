@@ -27,6 +27,7 @@ from analysis.measure import compute_metrics
 from analysis.render import FigureRef, build_tables, render_html, render_markdown
 from analysis.robustness import robustness_figure
 from analysis.summary import summarize
+from analysis.unfamiliar import ood_figure, ood_section
 from analysis.table import write_predictions_csv
 from features import DEFAULT_BLUR_THRESHOLD
 from features.atomic import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -43,6 +44,7 @@ SECTIONS = [
     ("Blur detection", ["detection-table", "fig-laplacian-histogram", "fig-roc-curves"]),
     ("Calibration", ["calibration-table", "calibration-before-after", "fig-reliability"]),
     ("Blur beyond training", ["robustness-table", "fig-robustness"]),
+    ("Unfamiliar images", ["ood-table", "fig-ood"]),
 ]
 
 
@@ -83,6 +85,7 @@ def make_report(
         from analysis.robustness import robustness_sweep
 
         robustness = robustness_sweep(predictor, dataset, split, robustness_images, batch_size=batch_size, progress=progress)
+    unfamiliar = ood_section(predictor, evaluation.ood_scores, split, batch_size=batch_size)
     cfg = predictor.config
     fitted = evaluation.blur_threshold  # the checkpoint's fitted threshold, as the Predictor applied it
     provenance = {
@@ -97,7 +100,7 @@ def make_report(
     }
     return write_report(evaluation, out, card=dataset.card, fitted_threshold=fitted, provenance=provenance,
                         force=force, n_resamples=n_resamples, seed=seed, train_counts=dataset.train_counts(),
-                        robustness=robustness)
+                        robustness=robustness, unfamiliar=unfamiliar)
 
 
 def write_report(
@@ -112,12 +115,13 @@ def write_report(
     train_counts: list[int] | None = None,
     default_threshold: float = DEFAULT_BLUR_THRESHOLD,
     robustness: dict[str, Any] | None = None,
+    unfamiliar: dict[str, Any] | None = None,
 ) -> Path:
     """Compute metrics, draw the figures and write the report directory atomically."""
     table = evaluation.table
     split = provenance.get("split", "test")
     metrics = compute_metrics(table, fitted_threshold, default_threshold, n_resamples=n_resamples, seed=seed)
-    add_optional_sections(metrics, evaluation, robustness)
+    add_optional_sections(metrics, evaluation, robustness, unfamiliar)
     metrics["summary"] = summarize(metrics, split)
     metrics["run"] = dict(provenance, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           blur_threshold_fitted=fitted_threshold, blur_threshold_default=default_threshold)
@@ -181,14 +185,18 @@ def draw_figures(evaluation: Evaluation, metrics: dict[str, Any], counts: tuple[
             for fid, name, title, caption, fig in figures]
 
 
-def add_optional_sections(metrics: dict[str, Any], evaluation: Evaluation, robustness: dict[str, Any] | None) -> None:
-    """Temperature scaling before/after (when the predictions carry logits) and the robustness sweep (when run)."""
+def add_optional_sections(metrics: dict[str, Any], evaluation: Evaluation, robustness: dict[str, Any] | None,
+                          unfamiliar: dict[str, Any] | None = None) -> None:
+    """Temperature scaling before/after (when the predictions carry logits), the robustness sweep
+    (when run) and the unfamiliar-image measurement (when the checkpoint has an OOD score)."""
     if evaluation.logits is not None:
         metrics["calibration"]["temperature_scaling"] = temperature_section(
             evaluation.logits, evaluation.table.labels, evaluation.table.groups, evaluation.temperature,
             evaluation.calibration)
     if robustness is not None:
         metrics["robustness"] = robustness
+    if unfamiliar is not None:
+        metrics["ood"] = unfamiliar
 
 
 def optional_figures(metrics: dict[str, Any]) -> list[tuple]:
@@ -203,6 +211,10 @@ def optional_figures(metrics: dict[str, Any]) -> list[tuple]:
         figures.append(("fig-robustness", "robustness", "Accuracy under blur beyond training",
                         "Sharp images re-blurred at each strength; solid = training kinds beyond their ranges, "
                         "dashed = kinds training never used.", robustness_figure(metrics["robustness"])))
+    if "ood" in metrics:
+        figures.append(("fig-ood", "ood", "Out-of-distribution score: familiar and unfamiliar images",
+                        "Score of each image of the split and of each unfamiliar set; right of the dashed line "
+                        "the page warns.", ood_figure(metrics["ood"])))
     return figures
 
 

@@ -46,13 +46,15 @@ def _gap_sentence(gap: dict[str, Any], positive: str, negative: str, neutral: st
 
 
 def summarize(metrics: dict[str, Any], split: str = "test") -> list[str]:
-    """Sentences, most important first: overall, frequent vs rare, blurred vs sharp, detection, calibration."""
+    """Sentences, most important first: overall, frequent vs rare, blurred vs sharp, detection,
+    calibration, unfamiliar images."""
     return [
         _overall_sentence(metrics["overall"], split),
         *_rare_sentences(metrics),
         *_blur_sentences(metrics, split),
         _detection_sentence(metrics["blur_detection"]),
         _calibration_sentence(metrics["calibration"]),
+        *_unfamiliar_sentence(metrics.get("ood")),
     ]
 
 
@@ -178,3 +180,11 @@ def _calibration_sentence(calibration: dict[str, Any]) -> str:
     elif scaling is not None:
         sentence += " The checkpoint was never calibrated (`blurfuse calibrate` fits its temperature)."
     return sentence
+
+
+def _unfamiliar_sentence(section: dict[str, Any] | None) -> list[str]:
+    if section is None:
+        return []
+    sets = "; ".join(f"{s['name']} AUROC {s['auroc']:.3f}, {pct(s['flagged'])} flagged" for s in section["sets"])
+    return [f"The unfamiliar-image warning fires on {pct(section['in_distribution']['flagged'])} of the "
+            f"{section['split']} images and separates unfamiliar sets from them as follows: {sets}."]

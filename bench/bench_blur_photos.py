@@ -51,12 +51,14 @@ def fitted_verdicts(scores: dict[str, np.ndarray], truth: np.ndarray, train: np.
     return verdicts, thresholds
 
 
-def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str]) -> tuple[np.ndarray, float]:
+def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str],
+                      crop: int) -> tuple[np.ndarray, float]:
     """`blurfuse data` + `blurfuse train --recipe blur-task` on the folder; the model's blurred verdicts."""
     from blurfuse.cli import main
     from fusion.predictor import Predictor
 
-    if main(["data", "--dataset", "folder", "--folder", str(root), "--out", str(work / "data"), "--no-progress"]) != 0:
+    if main(["data", "--dataset", "folder", "--folder", str(root), "--out", str(work / "data"), "--image-size", str(crop),
+             "--no-progress"]) != 0:
         raise SystemExit("blurfuse data failed")
     started = time.perf_counter()
     if main(["train", "--data", str(work / "data"), "--out", str(work / "run"), "--recipe", "blur-task",
@@ -103,7 +105,8 @@ def main() -> int:
         train = np.array([c.split == "train" for c in crops])
         verdicts, thresholds = fitted_verdicts(baseline_scores(root, crops), truth, train)
         test = [c for c in crops if c.split == "test"]
-        model, seconds = train_and_predict(root, work, [root / c.path for c in test], args.seed, args.extra)
+        model, seconds = train_and_predict(root, work, [root / c.path for c in test], args.seed, args.extra,
+                                           args.crop)
         columns = {"model": model, "laplacian": verdicts["laplacian"][~train], "fft": verdicts["fft"][~train]}
         photos = sorted({c.photo for c in test})
         text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(photos)} photos, "

@@ -26,23 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.metrics import ood_auroc  # noqa: E402
+from analysis.unfamiliar import ood_sets  # noqa: E402
 from fusion.ood import energy_score, fit_mahalanobis, image_scores, mahalanobis_score  # noqa: E402
 from fusion.predictor import Predictor  # noqa: E402
 from train.data.dataset_dir import read_dataset  # noqa: E402
-from train.data.photos import sample_photo_paths  # noqa: E402
-
-
-def ood_sets(n: int = 200, seed: int = 0) -> dict[str, list]:
-    from sklearn.datasets import load_digits
-
-    rng = np.random.default_rng(seed)
-    digits = load_digits().images[:n]
-    return {
-        "photographs": [str(p) for p in sample_photo_paths()],
-        "uniform noise": [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(n)],
-        "Gaussian noise": [np.clip(rng.normal(128, 50, (64, 64, 3)), 0, 255).astype(np.uint8) for _ in range(n)],
-        "sklearn digits": [np.repeat((d * 255 / 16).astype(np.uint8)[..., None], 3, 2) for d in digits],
-    }
 
 
 def both_scores(predictor: Predictor, images: list, stats) -> dict[str, np.ndarray]:

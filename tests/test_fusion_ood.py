@@ -3,6 +3,8 @@ photograph and noise while keeping most of its own test images."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -100,3 +102,26 @@ def test_noise_is_flagged_photographs_score_as_unfamiliar_and_test_images_mostly
     assert np.mean([p.in_distribution for p in test]) >= 0.8
     assert ood_auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.75
     assert sum(not p.in_distribution for p in photos) >= 1
+
+
+def test_report_measures_the_warning_with_the_scores_the_predictor_gives(fmnist_run, tiny_dataset, tmp_path):
+    """The report's "Unfamiliar images" section: the split's scores are the Predictor's, every offline
+    unfamiliar set is scored against them, noise is told apart, and the page shows table and plot."""
+    from analysis.report import make_report
+    from fusion.predictor import Predictor
+
+    index = make_report(fmnist_run, tiny_dataset.root, out=tmp_path / "report", n_resamples=50, progress=False)
+    metrics = json.loads((index.parent / "metrics.json").read_text())
+    section = metrics["ood"]
+    predictor = Predictor.from_checkpoint(fmnist_run)
+    test = predictor.predict_batch(tiny_dataset.load_images("test", progress=False))
+    assert section["in_distribution"]["scores"] == pytest.approx([p.ood_score for p in test], rel=1e-6)
+    assert section["method"] == predictor.config.ood["method"]
+    sets = {s["name"]: s for s in section["sets"]}
+    assert set(sets) == {"photographs", "uniform noise", "Gaussian noise", "sklearn digits"}
+    assert sets["uniform noise"]["auroc"] >= 0.9 and sets["uniform noise"]["flagged"] >= 0.5  # a seconds-trained model
+    assert 0.0 <= section["in_distribution"]["flagged"] <= 0.2
+    assert any("unfamiliar-image warning" in line and "photographs AUROC" in line for line in metrics["summary"])
+    html = index.read_text()
+    assert all(f'id="{part}"' in html for part in ("sec-unfamiliar-images", "ood-table", "fig-ood"))
+    assert (index.parent / "figures" / "ood.png").is_file()

@@ -30,25 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features import fit_blur_threshold, laplacian_variance, load_image, to_gray  # noqa: E402
+from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
-from features.frequency import fft_high_ratio  # noqa: E402
 from train.data.photos import BLURRED, make_blur_photo_folder  # noqa: E402
-
-
-def baseline_scores(root: Path, crops) -> dict[str, np.ndarray]:
-    """Laplacian variance and FFT ratio of every crop, at its own resolution."""
-    gray = np.stack([to_gray(load_image(root / c.path)) for c in crops])
-    return {"laplacian": np.asarray(laplacian_variance(gray)), "fft": fft_high_ratio(gray)}
-
-
-def fitted_verdicts(scores: dict[str, np.ndarray], truth: np.ndarray, train: np.ndarray) -> tuple[dict, dict]:
-    """Blurred verdicts of each baseline on every crop, thresholds fitted on the training crops only."""
-    verdicts, thresholds = {}, {}
-    for name, values in scores.items():
-        thresholds[name] = fit_blur_threshold(values[train], truth[train])
-        verdicts[name] = values < thresholds[name]
-    return verdicts, thresholds
 
 
 def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str],
@@ -69,21 +53,6 @@ def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int,
     blurred_class = predictor.config.blur_task["blurred_class"]
     predictions = predictor.predict_batch(test_paths, batch_size=64)
     return np.array([p.class_index == blurred_class for p in predictions]), seconds
-
-
-def table(crops, truth: np.ndarray, verdicts: dict[str, np.ndarray]) -> str:
-    """Accuracy per blur kind and strength (rows) for each method (columns), test crops only."""
-    keys = sorted({(c.kind, c.strength) for c in crops if c.kind}) + [("", "none")]
-    lines = ["| test crops | n | model | Laplacian (fitted) | FFT ratio (fitted) |", "|---|---|---|---|---|"]
-    for key in keys + [None]:
-        if key is None:
-            mask, label = np.ones(len(crops), bool), "**all**"
-        else:
-            mask = np.array([(c.kind, c.strength) == key for c in crops])
-            label = f"{key[0]} {key[1]}" if key[0] else "sharp (Undistorted)"
-        cells = [f"{100 * (v[mask] == truth[mask]).mean():.1f} %" for v in verdicts.values()]
-        lines.append(f"| {label} | {int(mask.sum())} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -113,7 +82,7 @@ def main() -> int:
                 f"{len(test)} test crops from {len(photos)} other photos ({', '.join(photos)}); {args.crop} px crops, seed {args.seed}\n"
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"
-                f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + table(test, truth[~train], columns) + "\n")
+                f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns) + "\n")
     print(text)
     if args.out:
         atomic_write_text(args.out, text)

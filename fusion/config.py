@@ -106,6 +106,10 @@ class ModelConfig:
     blur_evidence: bool = False
     blur_evidence_mean: list = field(default_factory=list)
     blur_evidence_std: list = field(default_factory=list)
+    # The blur branch also hands its standardised inputs straight to the classifier, beside its MLP:
+    # a linear path on the hand-made blur evidence that a few hundred photos can fit, which the CNN
+    # branches then refine (blur-task models; off for older checkpoints, whose classifier lacks it).
+    blur_pass_through: bool = False
     # Where the blur threshold comes from, in words the page can show (image size it was fitted at).
     blur_threshold_basis: dict = field(default_factory=dict)
     # Out-of-distribution score settings and fitted threshold (fusion.ood); empty: not fitted.
@@ -185,8 +189,9 @@ class ModelConfig:
             indices = [self.blur_task.get("blurred_class"), self.blur_task.get("sharp_class")]
             if not all(isinstance(i, int) and 0 <= i < len(self.class_names) for i in indices) or indices[0] == indices[1]:
                 raise ValueError(f"blur_task must name two different class indices, got {self.blur_task!r}")
-        if not isinstance(self.blur_evidence, bool):
-            raise ValueError(f"blur_evidence must be true or false, got {self.blur_evidence!r}")
+        for name in ("blur_evidence", "blur_pass_through"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.blur_evidence:
             from features.frequency import EVIDENCE_NAMES
 

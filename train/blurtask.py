@@ -53,5 +53,6 @@ def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray) -> ModelConfi
     features = model_cfg.features_config()
     features = FeatureConfig(size=model_cfg.input_size, blur_threshold=features.blur_threshold, edges=features.edges)
     return dataclasses.replace(model_cfg, blur_threshold_basis=basis, blur_task=task, preprocess="tiles",
-                               blur_evidence=True, blur_evidence_mean=mean, blur_evidence_std=std,
+                               blur_evidence=True, blur_pass_through=True,
+                               blur_evidence_mean=mean, blur_evidence_std=std,
                                feature_config=features.to_dict())

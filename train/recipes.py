@@ -128,23 +128,26 @@ RECIPES: dict[str, dict[str, Any]] = {
         "warmup_fraction": 0.1,
         "patience": 5,
     },
-    # Blurred-vs-clear photographs (a Blurred/ + Undistorted/ folder, a few hundred photos): the model
-    # reads the dataset's native-resolution squares (train.blurtask sets the input size to them), the
-    # two classes are about balanced so neither sampler nor logit adjustment is needed, fresh blurs
-    # of a quarter of the Undistorted images are relabelled Blurred, and the budget is small: about
-    # 3000 samples at 128 px (README: measured time on 2 cores).
+    # Blurred-vs-clear photographs (a Blurred/ + Undistorted/ folder, a few hundred photos). Measured on
+    # held-out photos (README, "Blurred-vs-clear on real photographs"): with so few scenes, the
+    # ImageNet branch learns the scenes, not the blur, and loses to a fitted Laplacian threshold;
+    # the blur branch alone (Laplacian, multi-scale and FFT evidence at native resolution, passed
+    # straight to the classifier beside its MLP) beats it and trains in seconds. Fresh blurs that
+    # relabel Undistorted images Blurred shift the class prior towards Blurred and cost sharp
+    # photos, so none are made. The two classes are about balanced: no sampler, no logit adjustment.
     "blur-task": {
+        "branches": ("blur",),
         "input_size": 128,
         "sampler": "none",
         "rebalance_from_epoch": 1,
         "logit_adjust_tau": 0.0,
-        "blur_augment": 0.25,
-        "epochs": 8,
+        "blur_augment": 0.0,
+        "epochs": 16,
         "samples_per_epoch": 384,
         "batch_size": 32,
-        "lr": 1e-3,
+        "lr": 3e-3,
         "warmup_fraction": 0.1,
-        "patience": 8,
+        "patience": 16,
     },
 }
 

@@ -45,7 +45,8 @@ def test_budget_in_passes_shrinks_the_schedule_on_small_data_only():
     assert 9 * small == pytest.approx(60000, abs=9)
     assert samples_per_epoch_for(TrainConfig(passes=30), 21000) == 20000  # the recipe's budget stays the ceiling
     assert samples_per_epoch_for(TrainConfig(passes=0.001), 2000) == TrainConfig().batch_size  # one batch at least
-    assert samples_per_epoch_for(TrainConfig(), 2000) == 20000  # off by default
+    assert samples_per_epoch_for(TrainConfig(passes=0), 2000) == 20000  # 0 = off
+    assert samples_per_epoch_for(TrainConfig(), 21060) == 20000  # the default's 30 passes leave v1's schedule as it was
 
 
 def test_training_with_weight_averaging_saves_the_average(tiny_dataset, tmp_path):

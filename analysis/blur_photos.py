@@ -23,6 +23,15 @@ def baseline_scores(root: Path, crops) -> dict[str, np.ndarray]:
     return {"laplacian": np.asarray(laplacian_variance(gray)), "fft": fft_high_ratio(gray)}
 
 
+def model_verdicts(run: Path, paths: list[Path], batch_size: int = 64) -> np.ndarray:
+    """The trained blur-task model's "blurred" verdict on each image, as `blurfuse predict` answers."""
+    from fusion.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(run)
+    blurred_class = predictor.config.blur_task["blurred_class"]
+    return np.array([p.class_index == blurred_class for p in predictor.predict_batch(paths, batch_size=batch_size)])
+
+
 def fitted_verdicts(scores: dict[str, np.ndarray], truth: np.ndarray, train: np.ndarray) -> tuple[dict, dict]:
     """Blurred verdicts of each baseline on every crop, thresholds fitted on the training crops only."""
     verdicts, thresholds = {}, {}

@@ -68,21 +68,17 @@ def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size
         images=images,
         edge_maps=np.stack([np.asarray(p.edge_map) for p in predictions]),
         blur_threshold=float(predictions[0].blur_threshold),
-        logits=_logits(predictions),
+        logits=_optional_field(predictions, "logits"),
         temperature=float(getattr(predictor.config, "temperature", 1.0)),
         calibration=dict(getattr(predictor.config, "calibration", None) or {}),
-        ood_scores=_ood_scores(predictions),
+        ood_scores=_optional_field(predictions, "ood_score"),
     )
 
 
-def _logits(predictions: list[Any]) -> np.ndarray | None:
-    logits = [getattr(p, "logits", None) for p in predictions]
-    return None if any(z is None for z in logits) else np.stack([np.asarray(z, dtype=np.float64) for z in logits])
-
-
-def _ood_scores(predictions: list[Any]) -> np.ndarray | None:
-    scores = [getattr(p, "ood_score", None) for p in predictions]
-    return None if any(s is None for s in scores) else np.asarray(scores, dtype=np.float64)
+def _optional_field(predictions: list[Any], name: str) -> np.ndarray | None:
+    """A field some checkpoints do not give (logits, OOD score), stacked; None if any prediction lacks it."""
+    values = [getattr(p, name, None) for p in predictions]
+    return None if any(v is None for v in values) else np.stack([np.asarray(v, dtype=np.float64) for v in values])
 
 
 def _float(value: Any) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts  # noqa: E402
+from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from train.data.photos import BLURRED, make_blur_photo_folder  # noqa: E402
 
@@ -39,7 +39,6 @@ def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int,
                       crop: int) -> tuple[np.ndarray, float]:
     """`blurfuse data` + `blurfuse train --recipe blur-task` on the folder; the model's blurred verdicts."""
     from blurfuse.cli import main
-    from fusion.predictor import Predictor
 
     if main(["data", "--dataset", "folder", "--folder", str(root), "--out", str(work / "data"), "--image-size", str(crop),
              "--no-progress"]) != 0:
@@ -49,10 +48,7 @@ def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int,
              "--seed", str(seed), "--no-progress", *extra]) != 0:
         raise SystemExit("blurfuse train failed")
     seconds = time.perf_counter() - started
-    predictor = Predictor.from_checkpoint(work / "run")
-    blurred_class = predictor.config.blur_task["blurred_class"]
-    predictions = predictor.predict_batch(test_paths, batch_size=64)
-    return np.array([p.class_index == blurred_class for p in predictions]), seconds
+    return model_verdicts(work / "run", test_paths), seconds
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.blur_photos import baseline_scores, fitted_verdicts
+from analysis.blur_photos import baseline_scores, fitted_verdicts, model_verdicts
 from blurfuse.cli import main
 from train.data.photos import BLURRED, make_blur_photo_folder
 
@@ -41,16 +41,11 @@ def test_split_is_by_photo(photo_run):
 
 
 def test_trained_model_beats_the_fitted_laplacian_on_held_out_photos(photo_run):
-    from fusion.predictor import Predictor
-
     root, crops, run = photo_run
     truth = np.array([c.label == BLURRED for c in crops])
     train = np.array([c.split == "train" for c in crops])
     verdicts, _ = fitted_verdicts(baseline_scores(root, crops), truth, train)
     laplacian = (verdicts["laplacian"][~train] == truth[~train]).mean()
 
-    predictor = Predictor.from_checkpoint(run)
-    blurred_class = predictor.config.blur_task["blurred_class"]
-    answers = predictor.predict_batch([root / c.path for c in crops if c.split == "test"])
-    model = (np.array([a.class_index == blurred_class for a in answers]) == truth[~train]).mean()
+    model = (model_verdicts(run, [root / c.path for c in crops if c.split == "test"]) == truth[~train]).mean()
     assert model > laplacian, f"model {model:.3f} vs fitted Laplacian {laplacian:.3f} on held-out photos"

@@ -9,6 +9,7 @@ import argparse
 
 from features.paths import absolute_path
 from train.data.splits import SPLITS
+from fusion.config import OOD_METHODS
 from train.recipes import parse_overrides
 
 CALIBRATE_DESCRIPTION = (
@@ -99,7 +100,7 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     _add_model_and_data(parser)
     parser.add_argument("--split", default="val", choices=("val", "dev"), help="held-out split to fit on (default: %(default)s)")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: %(default)s)")
-    parser.add_argument("--ood-method", default="energy", choices=("energy", "mahalanobis", "none"),
+    parser.add_argument("--ood-method", default="stages", choices=(*OOD_METHODS, "none"),
                         help="unfamiliar-image score to fit as well: threshold keeping --keep of val (default: %(default)s)")
     parser.add_argument("--keep", type=float, default=0.95, help="share of validation images the OOD threshold keeps (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

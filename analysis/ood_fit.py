@@ -1,8 +1,9 @@
 """Fit a trained run's out-of-distribution threshold (and statistics) on its dataset, after the fact.
 
 Training fits them at the end of every run; this is the same step for a run that predates it or
-should use another score. It reads the dataset's train split (Mahalanobis class means and shared
-covariance) and validation split (the threshold that keeps `keep` of familiar images), and writes
+should use another score. It reads the dataset's train split (the Gaussians of the stages and
+mahalanobis scores) and validation split (standardisation, and the threshold that keeps `keep` of
+familiar images), and writes
 `RUN/ood.safetensors` and the `ood` entry of `RUN/model.json`.
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import os
 
-from fusion.ood import DEFAULT_KEEP, fit_ood, write_ood
+from fusion.ood import DEFAULT_KEEP
+from fusion.ood_store import fit_ood, write_ood
 
 
-def fit_run_ood(model: str | os.PathLike, data: str | os.PathLike, method: str = "energy",
+def fit_run_ood(model: str | os.PathLike, data: str | os.PathLike, method: str = "stages",
                 keep: float = DEFAULT_KEEP, progress: bool = True) -> dict:
     """Fit and store the OOD settings of the run `model` on dataset dir `data`; returns the settings."""
     from fusion.checkpoint import resolve_checkpoint

@@ -18,6 +18,9 @@ from features.groups import GROUPS
 
 from fusion.calibration import check_temperature
 
+# Out-of-distribution scores `fusion.ood` computes (here, so CLIs can list them without importing torch).
+OOD_METHODS: tuple[str, ...] = ("stages", "mahalanobis", "energy")
+
 BRANCHES: tuple[str, ...] = ("rgb", "edge", "blur")
 FORMAT = "blurfuse-model/1"
 PREPROCESS_MODES: tuple[str, ...] = ("resize", "tiles")

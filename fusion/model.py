@@ -107,6 +107,15 @@ class FusionNet(nn.Module):
         """The fused embedding (N, num_features); inputs of disabled branches are ignored."""
         return self._embed(rgb, edge, blur)
 
+    def forward_intermediates(self, rgb: Tensor, edge: Tensor | None = None, blur: Tensor | None = None,
+                              indices: Sequence[int] = (2, 3)) -> tuple[Tensor, list[Tensor]]:
+        """The fused embedding and the image backbone's feature maps after stages `indices`, from one
+        pass (as timm's `forward_intermediates`): what the `stages` OOD score reads."""
+        if self.rgb is None:
+            raise ValueError("stage feature maps need the 'rgb' branch, which this model does not have")
+        final, maps = self.rgb.forward_intermediates(rgb, indices=list(indices))
+        return self._embed(None, edge, blur, rgb_map=final), list(maps)
+
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> dict[str, Tensor] | Tensor:
         """Class logits and the blurred-vs-sharp logit; `pre_logits` returns the embedding after dropout."""
         x = self.head_drop(x)

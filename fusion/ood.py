@@ -1,36 +1,45 @@
-"""How unfamiliar an input is to the model: an out-of-distribution score on the fused embedding.
+"""How unfamiliar an input is to the model: the out-of-distribution scores, higher = less familiar.
 
-Two scores, higher = less like the training data:
+Three scores (`ModelConfig.ood["method"]`):
 
-- ``mahalanobis`` (Lee et al., 2018): the smallest Mahalanobis distance of the fused embedding
-  (`FusionNet.forward_features`) to a class mean, under one covariance shared by the classes and
-  shrunk towards its diagonal so it stays invertible with few images. Needs the class means and
-  the precision matrix, kept in `RUN/ood.safetensors` beside the weights.
-- ``energy`` (Liu et al., 2020): minus the log-sum-exp of the class logits. Needs nothing stored.
+- ``stages`` (the default for models with the image branch): how far the *statistics of early
+  backbone feature maps* (per channel: spatial mean and standard deviation, stages `stages`, by
+  default 2 and 3 of efficientnet-lite0: strides 8 and 16) lie from those of the training images —
+  a squared Mahalanobis distance to one Gaussian per stage, fitted class-balanced so rare classes
+  are not called unfamiliar — combined with the energy score. Each member is standardised on the
+  validation split and the combined score is their mean. Why: the last layers of a classifier are
+  trained to throw away everything but the class, so a photograph whose colours, textures and
+  background no Fashion-MNIST image has can still land confidently in a class (energy alone:
+  AUROC 0.87 for photographs on the default model); early feature statistics keep exactly that
+  (Lee et al., 2018, use several layers for the same reason). Chosen on the dev split among
+  pre-declared stage sets (README, "Unfamiliar images").
+- ``mahalanobis`` (Lee et al., 2018): the smallest Mahalanobis distance of the fused embedding to a
+  class mean, under one covariance shared by the classes.
+- ``energy`` (Liu et al., 2020): minus the log-sum-exp of the class logits; needs nothing stored.
+  What a model without the image branch (a blur-task model) falls back to.
 
 The threshold is the `keep` quantile (default 95 %) of the score on held-out in-distribution
-images (the validation split), so about 5 % of familiar images are flagged: a known, stated
-price for catching the unfamiliar ones. Energy is the default: it measured better on a Fashion-MNIST
-model (README, "Unfamiliar images"); Mahalanobis is kept as the option for weak or small models.
+images (the validation split): about 5 % of familiar images are flagged, a known, stated price.
+Fitting and storage live in `fusion.ood_store`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
-OOD_METHODS: tuple[str, ...] = ("mahalanobis", "energy")
-OOD_FILE = "ood.safetensors"
+from fusion.config import OOD_METHODS
+
+DEFAULT_STAGES: tuple[int, ...] = (2, 3)
 DEFAULT_KEEP = 0.95
 
 
 @dataclass
 class OODStats:
-    """Class means (K, D) and shared precision (D, D) of the fused embedding (float64 on CPU)."""
+    """Gaussian means (K, D) and shared precision (D, D) (float64 on CPU); K = 1 for one Gaussian."""
 
     means: torch.Tensor
     precision: torch.Tensor
@@ -49,20 +58,53 @@ class OODStats:
         return cls(means, precision)
 
 
+@dataclass
+class Embedded:
+    """What one forward pass gives the OOD scores, per unit (image or tile)."""
+
+    embeddings: torch.Tensor  # (U, D) fused embedding
+    logits: torch.Tensor  # (U, K)
+    stages: list[torch.Tensor] | None = None  # per stage (U, 2C): `stage_features`; None unless asked for
+    owner: np.ndarray | None = None  # (U,) image index of each unit (set by `Predictor.embed_batch`)
+
+
+def _check_xy(x: torch.Tensor, n_labels: int) -> None:
+    if x.ndim != 2 or len(x) != n_labels or len(x) < 2:
+        raise ValueError(f"embeddings must be (N, D) with N >= 2 labels; got {tuple(x.shape)} and {n_labels} labels")
+
+
+def _shrunk_precision(centred: torch.Tensor, weights: torch.Tensor, dof: float, shrinkage: float) -> torch.Tensor:
+    """Precision of a covariance shrunk towards its diagonal, so it stays invertible with few images."""
+    if not 0 <= shrinkage < 1:
+        raise ValueError(f"shrinkage must lie in [0, 1); got {shrinkage}")
+    cov = (centred * weights[:, None]).T @ centred / dof
+    cov = (1 - shrinkage) * cov + shrinkage * torch.diag(torch.diag(cov)) + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype)
+    return torch.linalg.pinv(cov, hermitian=True)
+
+
 def fit_mahalanobis(embeddings: np.ndarray, labels: np.ndarray, num_classes: int, shrinkage: float = 0.1) -> OODStats:
     """Class means and shared covariance of training embeddings; shrinkage towards the diagonal."""
     x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    if x.ndim != 2 or len(x) != len(y) or len(x) < 2:
-        raise ValueError(f"embeddings must be (N, D) with N >= 2 labels; got {tuple(x.shape)} and {tuple(y.shape)}")
-    if not 0 <= shrinkage < 1:
-        raise ValueError(f"shrinkage must lie in [0, 1); got {shrinkage}")
+    _check_xy(x, len(y))
     present = [c for c in range(num_classes) if (y == c).any()]
     means = torch.stack([x[y == c].mean(0) if (y == c).any() else x.mean(0) for c in range(num_classes)])
-    centred = x - means[y]
-    cov = centred.T @ centred / max(1, len(x) - len(present))
-    cov = (1 - shrinkage) * cov + shrinkage * torch.diag(torch.diag(cov)) + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype)
-    return OODStats(means=means, precision=torch.linalg.pinv(cov, hermitian=True))
+    precision = _shrunk_precision(x - means[y], torch.ones(len(x), dtype=x.dtype), max(1, len(x) - len(present)), shrinkage)
+    return OODStats(means=means, precision=precision)
+
+
+def fit_balanced_gaussian(features: np.ndarray, labels: np.ndarray, shrinkage: float = 0.1) -> OODStats:
+    """One Gaussian over all classes, each class weighing the same whatever its image count: fitted
+    plainly, a long-tailed training set would make its rare classes look unfamiliar (measured: 16 %
+    of dev T-shirts flagged against 5 % overall)."""
+    x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
+    y = np.asarray(labels)
+    _check_xy(x, len(y))
+    counts = np.bincount(y)
+    weights = torch.as_tensor(1.0 / counts[y], dtype=torch.float64)
+    weights = weights / weights.sum()
+    mean = (weights[:, None] * x).sum(0)
+    return OODStats(means=mean[None], precision=_shrunk_precision(x - mean, weights, 1.0, shrinkage))
 
 
 def mahalanobis_score(embeddings: torch.Tensor, stats: OODStats) -> np.ndarray:
@@ -78,14 +120,55 @@ def energy_score(logits: torch.Tensor) -> np.ndarray:
     return (-torch.logsumexp(logits.detach().double().cpu(), dim=1)).numpy()
 
 
-def ood_scores(method: str, embeddings: torch.Tensor, logits: torch.Tensor, stats: OODStats | None) -> np.ndarray:
+def stage_features(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per feature map (N, C, H, W): (N, 2C) channel means and standard deviations over space —
+    the colour, contrast and texture summary that early layers keep and late ones discard."""
+    out = []
+    for fmap in maps:
+        if fmap.ndim != 4:
+            raise ValueError(f"stage feature maps must be (N, C, H, W); got {tuple(fmap.shape)}")
+        flat = fmap.detach().double().flatten(2)
+        out.append(torch.cat([flat.mean(2), flat.std(2, unbiased=False)], dim=1).cpu())
+    return out
+
+
+def stage_names(stages: Sequence[int]) -> list[str]:
+    return [f"stage{i}" for i in stages]
+
+
+def member_scores(settings: dict, stats: dict[str, OODStats], embedded: Embedded) -> dict[str, np.ndarray]:
+    """The raw scores a method combines, by name (one member for energy and mahalanobis)."""
+    method = settings.get("method")
     if method == "energy":
-        return energy_score(logits)
+        return {"energy": energy_score(embedded.logits)}
     if method == "mahalanobis":
-        if stats is None:
+        if "embedding" not in stats:
             raise ValueError("the mahalanobis OOD score needs the fitted statistics (ood.safetensors)")
-        return mahalanobis_score(embeddings, stats)
+        return {"mahalanobis": mahalanobis_score(embedded.embeddings, stats["embedding"])}
+    if method == "stages":
+        names = stage_names(settings["stages"])
+        if embedded.stages is None or len(embedded.stages) != len(names):
+            raise ValueError(f"the stages OOD score needs the statistics of backbone stages {settings['stages']}")
+        missing = [n for n in names if n not in stats]
+        if missing:
+            raise ValueError(f"the stages OOD score needs the fitted statistics of {missing} (ood.safetensors)")
+        members = {n: np.log(mahalanobis_score(f, stats[n]) + 1e-9) for n, f in zip(names, embedded.stages)}
+        return {**members, "energy": energy_score(embedded.logits)}
     raise ValueError(f"OOD method must be one of {OOD_METHODS}; got {method!r}")
+
+
+def combine(members: dict[str, np.ndarray], settings: dict) -> np.ndarray:
+    """One score per unit: the single member, or (stages) the mean of the members standardised
+    by their validation mean (`centre`) and standard deviation (`scale`)."""
+    if len(members) == 1:
+        return next(iter(members.values()))
+    centre, scale = settings["centre"], settings["scale"]
+    return np.mean([(members[n] - centre[n]) / scale[n] for n in members], axis=0)
+
+
+def ood_scores(settings: dict, stats: dict[str, OODStats], embedded: Embedded) -> np.ndarray:
+    """(U,) the fitted method's score for every unit."""
+    return combine(member_scores(settings, stats, embedded), settings)
 
 
 def fit_threshold(scores: np.ndarray, keep: float = DEFAULT_KEEP) -> float:
@@ -98,71 +181,16 @@ def fit_threshold(scores: np.ndarray, keep: float = DEFAULT_KEEP) -> float:
     return float(np.quantile(scores, keep))
 
 
-def save_stats(run_dir: str | os.PathLike, stats: OODStats) -> Path:
-    from safetensors.torch import save
-
-    from features.atomic import atomic_write_bytes
-
-    return atomic_write_bytes(Path(run_dir) / OOD_FILE, save(stats.to_tensors()))
-
-
-def load_stats(run_dir: str | os.PathLike) -> OODStats:
-    from fusion.checkpoint import read_weights
-
-    path = Path(run_dir) / OOD_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the model's OOD settings name the mahalanobis score")
-    return OODStats.from_tensors(read_weights(path))
-
-
 def image_scores(unit_scores: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """Mean unit score per image (an image's tiles share one answer, as in `Predictor`)."""
     owner = np.asarray(owner)
     return np.bincount(owner, weights=unit_scores) / np.bincount(owner)
 
 
-def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "energy",
-            keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False
-            ) -> tuple[dict, OODStats | None]:
-    """The `ModelConfig.ood` settings and (mahalanobis) statistics for a trained model.
-
-    Statistics come from at most `max_train` training images (a seeded subset: the class means and
-    covariance of a 1360-wide embedding settle long before 23k images); the threshold from every
-    validation image, which the model was never trained on.
-    """
-    if method not in OOD_METHODS:
-        raise ValueError(f"OOD method must be one of {OOD_METHODS}; got {method!r}")
-    if len(val_images) == 0:
-        raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
-    stats = None
-    if method == "mahalanobis":
-        labels = np.asarray(train_labels)
-        subset = np.sort(np.random.default_rng(seed).permutation(len(labels))[:max_train])
-        emb, _, owner = predictor.embed_batch([train_images[i] for i in subset], progress=progress)
-        stats = fit_mahalanobis(emb, labels[subset][owner], predictor.config.num_classes)
-    emb, logits, owner = predictor.embed_batch(list(val_images), progress=progress)
-    unit = ood_scores(method, torch.from_numpy(emb), torch.from_numpy(logits), stats)
-    scores = image_scores(unit, owner)
-    settings = {"method": method, "threshold": fit_threshold(scores, keep), "keep": keep,
-                "fitted_on": f"{len(scores)} validation images", "train_images_used": 0 if stats is None else int(min(max_train, len(train_labels)))}
-    return settings, stats
-
-
 def describe_settings(settings: dict) -> str:
     """One line for the training log and `blurfuse calibrate`: which score, its threshold, what it keeps."""
-    return (f"out-of-distribution score {settings['method']}: threshold {settings['threshold']:.4g} keeps "
+    method = settings["method"]
+    if method == "stages":
+        method = f"stages {list(settings['stages'])} + energy"
+    return (f"out-of-distribution score {method}: threshold {settings['threshold']:.4g} keeps "
             f"{100 * settings['keep']:.0f} % of {settings['fitted_on']}")
-
-
-def write_ood(run_dir: str | os.PathLike, cfg, settings: dict, stats: OODStats | None):
-    """Store the statistics (if any), then the settings in `model.json`; returns the new config."""
-    import dataclasses
-
-    from features.atomic import atomic_write_text
-    from fusion.checkpoint import CONFIG_NAME
-
-    if stats is not None:
-        save_stats(run_dir, stats)
-    new = dataclasses.replace(cfg, ood=dict(settings))
-    atomic_write_text(Path(run_dir) / CONFIG_NAME, new.to_json())
-    return new

@@ -26,7 +26,8 @@ from fusion.config import ModelConfig
 from fusion.explain import explain_disagreements, threshold_note
 from fusion.gradcam import grad_cam, upsample_cam
 from fusion.model import FusionNet
-from fusion.ood import OODStats, load_stats, ood_scores
+from fusion.ood import Embedded, OODStats, ood_scores, stage_features
+from fusion.ood_store import load_stats
 from fusion.preprocess import model_inputs
 
 
@@ -104,7 +105,7 @@ class Predictor:
     """A loaded checkpoint ready to classify images."""
 
     def __init__(self, model: FusionNet, config: ModelConfig, device: str | torch.device = "cpu", top_k: int = 5,
-                 ood_stats: OODStats | None = None) -> None:
+                 ood_stats: dict[str, OODStats] | None = None) -> None:
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         self.device = torch.device(device)
@@ -112,16 +113,17 @@ class Predictor:
         self.config = config
         self.feature_config = config.features_config()
         self.top_k = min(top_k, config.num_classes)
-        self.ood_stats = ood_stats
+        self.ood_stats = ood_stats or {}
         method = config.ood.get("method")
-        if method == "mahalanobis" and ood_stats is None:
-            raise ValueError("this model's OOD score is mahalanobis; pass its statistics (ood.safetensors)")
+        if method in ("mahalanobis", "stages") and not ood_stats:
+            raise ValueError(f"this model's OOD score is {method}; pass its statistics (ood.safetensors)")
+        self.ood_stages = tuple(config.ood["stages"]) if method == "stages" else None
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", top_k: int = 5) -> "Predictor":
         model, config = load_checkpoint(path, device=device)
         stats = None
-        if config.ood.get("method") == "mahalanobis":
+        if config.ood.get("method") in ("mahalanobis", "stages"):
             stats = load_stats(resolve_checkpoint(path)[0].parent)
         return cls(model, config, device=device, top_k=top_k, ood_stats=stats)
 
@@ -143,14 +145,20 @@ class Predictor:
         inputs = model_inputs(list(arrays), feats, self.config)
         return feats, {k: v.to(self.device) for k, v in inputs.items()}
 
-    def _forward(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _forward(self, inputs: dict[str, torch.Tensor], stages: Sequence[int] | None = None
+                 ) -> tuple[Embedded, dict[str, torch.Tensor]]:
+        """One pass; with `stages`, the backbone's statistics after those stages come with it."""
         with torch.inference_mode():
-            embedding = self.model.forward_features(**inputs)
-            return embedding, self.model.forward_head(embedding)  # type: ignore[return-value]
+            if stages:
+                embedding, maps = self.model.forward_intermediates(**inputs, indices=stages)
+                summaries = stage_features(maps)
+            else:
+                embedding, summaries = self.model.forward_features(**inputs), None
+            outputs = self.model.forward_head(embedding)
+        return Embedded(embedding, outputs["logits"], summaries), outputs  # type: ignore[index,return-value]
 
-    def _ood(self, embedding: torch.Tensor, logits: torch.Tensor) -> np.ndarray | None:
-        method = self.config.ood.get("method")
-        return None if not method else ood_scores(method, embedding, logits, self.ood_stats)
+    def _ood(self, embedded: Embedded) -> np.ndarray | None:
+        return ood_scores(self.config.ood, self.ood_stats, embedded) if self.config.ood.get("method") else None
 
     def _edge_map(self, batch: _Units, feats, i: int, members: np.ndarray) -> np.ndarray:
         layout = batch.layouts[i]
@@ -161,12 +169,12 @@ class Predictor:
         top, left = (shape[0] - h) // 2, (shape[1] - w) // 2
         return paste_tiles(feats.edge_map[members], boxes, shape)[top : top + h, left : left + w]
 
-    def _predictions(self, batch: _Units, feats, inputs, embedding, outputs) -> list[Prediction]:
+    def _predictions(self, batch: _Units, feats, inputs, embedded: Embedded, outputs) -> list[Prediction]:
         logits, blur_logit = outputs["logits"], outputs.get("blur_logit")
         raw = logits.detach().double().cpu().numpy()
         probs = softmax(raw, self.config.temperature)  # the checkpoint's fitted temperature (1.0 if never calibrated)
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
-        ood = self._ood(embedding, logits)
+        ood = self._ood(embedded)
         names, groups = self.config.class_names, self.config.groups
         threshold = float(self.feature_config.blur_threshold)
         explain = explain_disagreements(self, batch, feats, inputs, probs, blur_probs, threshold)
@@ -196,32 +204,12 @@ class Predictor:
     def _run(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
         batch = self._units(arrays)
         feats, inputs = self._inputs(batch.units)
-        embedding, outputs = self._forward(inputs)
-        return self._predictions(batch, feats, inputs, embedding, outputs)
+        embedded, outputs = self._forward(inputs, self.ood_stages)
+        return self._predictions(batch, feats, inputs, embedded, outputs)
 
     # -- public ---------------------------------------------------------------------------------
-    def embed_batch(self, images: Sequence[Any], batch_size: int = 256, progress: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(unit embeddings (U, D), unit logits (U, K), owner (U,) image index): what the OOD score is
-        fitted on, through the same units (whole images or tiles) `predict_batch` uses."""
-        from tqdm.auto import tqdm
-
-        embeddings, logits, owners = [], [], []
-        for start in tqdm(range(0, len(images), batch_size), desc="embed", unit="batch", disable=not progress):
-            batch = self._units([load_image(s) for s in images[start : start + batch_size]])
-            _, inputs = self._inputs(batch.units)
-            embedding, outputs = self._forward(inputs)
-            embeddings.append(embedding.double().cpu().numpy())
-            logits.append(outputs["logits"].double().cpu().numpy())
-            owners.append(batch.owner + start)
-        return np.concatenate(embeddings), np.concatenate(logits), np.concatenate(owners)
-
-    def predict(self, image: Any) -> Prediction:
-        """`image`: anything `features.load_image` accepts (path, bytes, array, PIL image)."""
-        return self.predict_batch([image])[0]
-
-    def predict_batch(self, images: Iterable[Any], batch_size: int = 256, progress: bool = False) -> list[Prediction]:
-        """Predictions in input order; features and the model run a batch at a time."""
+    def _batches(self, images: Iterable[Any], batch_size: int, progress: bool, desc: str):
+        """Yield (offset, loaded arrays) a batch at a time, after checking the arguments, with a bar."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(images, np.ndarray) and images.ndim == 4:
@@ -230,21 +218,41 @@ class Predictor:
             raise ValueError("images must be a list of images (or an (N,H,W,C) array); use predict() for one image")
         else:
             sources = list(images)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(sources), desc="predict", unit="img")
-        results: list[Prediction] = []
-        try:
+        with tqdm(total=len(sources), desc=desc, unit="img", disable=not progress) as bar:
             for start in range(0, len(sources), batch_size):
                 arrays = [load_image(s) for s in sources[start : start + batch_size]]
-                results.extend(self._run(arrays))
-                if bar is not None:
-                    bar.update(len(arrays))
-        finally:
-            if bar is not None:
-                bar.close()
+                yield start, arrays
+                bar.update(len(arrays))
+
+    def embed_batch(self, images: Iterable[Any], batch_size: int = 256, progress: bool = False,
+                    stages: Sequence[int] | None = None) -> Embedded:
+        """What the OOD score is fitted on, per unit (whole image or tile, as `predict_batch` sees
+        them): fused embeddings, logits, with `stages` the backbone's stage statistics, and the
+        image each unit belongs to (`owner`)."""
+        parts: list[Embedded] = []
+        owners = []
+        for start, arrays in self._batches(images, batch_size, progress, "embed"):
+            batch = self._units(arrays)
+            _, inputs = self._inputs(batch.units)
+            parts.append(self._forward(inputs, stages)[0])
+            owners.append(batch.owner + start)
+        if not parts:
+            raise ValueError("embed_batch needs at least one image")
+        summaries = None if stages is None else [torch.cat([p.stages[i] for p in parts]) for i in range(len(stages))]  # type: ignore[index]
+        return Embedded(torch.cat([p.embeddings.double().cpu() for p in parts]), torch.cat([p.logits.double().cpu() for p in parts]),
+                        summaries, np.concatenate(owners))
+
+    def predict(self, image: Any) -> Prediction:
+        """`image`: anything `features.load_image` accepts (path, bytes, array, PIL image)."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Iterable[Any], batch_size: int = 256, progress: bool = False) -> list[Prediction]:
+        """Predictions in input order; features and the model run a batch at a time."""
+        results: list[Prediction] = []
+        for _, arrays in self._batches(images, batch_size, progress, "predict"):
+            results.extend(self._run(arrays))
         return results
 
     def explain(self, image: Any, class_index: int | None = None) -> np.ndarray:

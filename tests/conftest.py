@@ -115,8 +115,9 @@ def _as_dataset(tiny_dataset):
     return read_dataset(tiny_dataset)
 
 
-def build_tiny_checkpoint(dataset, run_dir: Path, steps: int = TINY_STEPS, seed: int = 0) -> Path:
-    """Fit a random-init 32 px FusionNet for a few steps on `dataset`'s train split and save it."""
+def build_tiny_checkpoint(dataset, run_dir: Path, steps: int = TINY_STEPS, seed: int = 0, pretrained: str = "none") -> Path:
+    """Fit a 32 px FusionNet (random-init, or the offline ImageNet weights with `pretrained="offline"`)
+    for a few steps on `dataset`'s train split and save it."""
     import numpy as np
     import torch
 
@@ -133,7 +134,7 @@ def build_tiny_checkpoint(dataset, run_dir: Path, steps: int = TINY_STEPS, seed:
         input_size=32,
         blur_log_mean=log_mean,
         blur_log_std=log_std,
-        recipe={"name": "tiny-fixture", "steps": steps, "batch_size": TINY_BATCH, "pretrained": "none"},
+        recipe={"name": "tiny-fixture", "steps": steps, "batch_size": TINY_BATCH, "pretrained": pretrained},
     )
     images = dataset.load_images("train", progress=False)
     keep = np.sort(np.random.default_rng(seed).permutation(len(rows))[:TINY_MAX_IMAGES])
@@ -143,7 +144,7 @@ def build_tiny_checkpoint(dataset, run_dir: Path, steps: int = TINY_STEPS, seed:
     inputs = model_inputs(images, compute_features(images, cfg.features_config()), cfg)
 
     torch.manual_seed(seed)
-    model = create_model(cfg, pretrained="none")
+    model = create_model(cfg, pretrained=pretrained)
     model.train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)

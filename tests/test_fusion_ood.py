@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from analysis.metrics import ood_auroc
-from fusion.ood import (OODStats, fit_mahalanobis, fit_threshold, image_scores, load_stats,
-                        mahalanobis_score, save_stats)
+from fusion.ood import (OODStats, combine, fit_balanced_gaussian, fit_mahalanobis, fit_threshold, image_scores,
+                        mahalanobis_score, stage_features)
+from fusion.ood_store import load_stats, save_stats
 
 
 def clusters(n: int = 200, d: int = 16, seed: int = 0):
@@ -39,15 +40,48 @@ def test_threshold_keeps_the_asked_share_and_auroc_matches_its_definition():
     assert image_scores(np.array([1.0, 3.0, 5.0]), np.array([0, 0, 1])).tolist() == [2.0, 5.0]
 
 
-def test_statistics_round_trip_through_safetensors(tmp_path):
+def test_statistics_round_trip_through_safetensors_and_older_files_still_load(tmp_path):
+    from safetensors.torch import save_file
+
     x, y, _ = clusters()
-    stats = fit_mahalanobis(x, y, 3)
+    stats = {"embedding": fit_mahalanobis(x, y, 3), "stage2": fit_balanced_gaussian(x, y)}
     save_stats(tmp_path, stats)
     again = load_stats(tmp_path)
     probe = torch.from_numpy(x[:5])
-    assert np.allclose(mahalanobis_score(probe, again), mahalanobis_score(probe, stats), rtol=1e-4)
+    assert set(again) == {"embedding", "stage2"}
+    for name in stats:
+        assert np.allclose(mahalanobis_score(probe, again[name]), mahalanobis_score(probe, stats[name]), rtol=1e-4)
+    save_file(stats["embedding"].to_tensors(), str(tmp_path / "ood.safetensors"))  # a run fitted before stage scores
+    assert set(load_stats(tmp_path)) == {"embedding"}
     with pytest.raises(ValueError, match="precision"):
         OODStats.from_tensors({"means": torch.zeros(2, 3)})
+
+
+def test_balanced_gaussian_does_not_call_the_rare_class_unfamiliar():
+    """A plain Gaussian over a long-tailed set centres on the frequent class, so the rare class's own
+    images score as strangers; weighting classes equally keeps them inside."""
+    rng = np.random.default_rng(0)
+    frequent, rare = rng.normal(0, 1, (950, 4)), rng.normal(0, 1, (50, 4)) + [4, 0, 0, 0]
+    x, y = np.concatenate([frequent, rare]), np.array([0] * 950 + [1] * 50)
+    new_rare = torch.from_numpy(rng.normal(0, 1, (200, 4)) + [4, 0, 0, 0])
+    new_frequent = torch.from_numpy(rng.normal(0, 1, (200, 4)))
+    plain = fit_balanced_gaussian(x, np.zeros(len(x), dtype=int))
+    balanced = fit_balanced_gaussian(x, y)
+    gap = {name: np.median(mahalanobis_score(new_rare, s)) / np.median(mahalanobis_score(new_frequent, s))
+           for name, s in (("plain", plain), ("balanced", balanced))}
+    assert gap["plain"] > 3 * gap["balanced"] and gap["balanced"] < 2
+
+
+def test_stage_features_summarise_each_channel_and_members_are_standardised_before_averaging():
+    maps = [torch.arange(2 * 3 * 4.0).reshape(1, 2, 3, 4).repeat(2, 1, 1, 1), torch.ones(2, 5, 1, 1)]
+    first, second = stage_features(maps)
+    assert first.shape == (2, 4) and second.shape == (2, 10)
+    assert first[0, :2].tolist() == [5.5, 17.5] and first[0, 2] == pytest.approx(np.std(np.arange(12.0)))
+    assert second[:, 5:].abs().max() == 0  # a 1x1 map has no spread (and no NaN)
+    members = {"stage2": np.array([10.0, 30.0]), "energy": np.array([-5.0, -1.0])}
+    settings = {"centre": {"stage2": 20.0, "energy": -3.0}, "scale": {"stage2": 10.0, "energy": 2.0}}
+    assert combine(members, settings).tolist() == [-1.0, 1.0]
+    assert combine({"energy": members["energy"]}, settings).tolist() == [-5.0, -1.0]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +107,7 @@ def test_training_ends_by_fitting_the_ood_score_and_calibrate_refits_it(fmnist_r
     from analysis.ood_fit import fit_run_ood
     from fusion.checkpoint import read_config
 
-    fitted = fmnist_predictor.config.ood
+    fitted = fmnist_predictor.config.ood  # the default (stages) needs the image branch this model lacks: energy
     assert fitted["method"] == "energy" and fitted["keep"] == 0.95 and not (fmnist_run / "ood.safetensors").exists()
     again = fit_run_ood(fmnist_run, tiny_dataset.root, method="mahalanobis", progress=False)
     assert read_config(fmnist_run / "model.json").ood == again and again["method"] == "mahalanobis"
@@ -125,3 +159,48 @@ def test_report_measures_the_warning_with_the_scores_the_predictor_gives(fmnist_
     html = index.read_text()
     assert all(f'id="{part}"' in html for part in ("sec-unfamiliar-images", "ood-table", "fig-ood"))
     assert (index.parent / "figures" / "ood.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def stages_run(tiny_dataset, tmp_path_factory):
+    """A tiny all-branch model on the offline ImageNet weights (as every default run starts) with the
+    default (stages) OOD score fitted on the tiny set. (A random-init network's stage 2-3 statistics
+    do not tell photographs apart: AUROC 0.4-0.6, measured; its stage 1 does.)"""
+    from analysis.ood_fit import fit_run_ood
+    from tests.conftest import _as_dataset, build_tiny_checkpoint
+
+    run = build_tiny_checkpoint(_as_dataset(tiny_dataset), tmp_path_factory.mktemp("stages") / "run", pretrained="offline")
+    fit_run_ood(run, tiny_dataset.root, progress=False)
+    return run
+
+
+def test_stages_score_flags_photographs_and_noise_and_keeps_test_images(stages_run, tiny_dataset):
+    """Early feature statistics see what a photograph is (colour, texture, no black background)
+    even through an untrained network, which the logits of a weak model cannot show."""
+    from fusion.predictor import Predictor
+    from train.data.photos import sample_photo_paths
+
+    predictor = Predictor.from_checkpoint(stages_run)
+    settings = predictor.config.ood
+    assert settings["method"] == "stages" and settings["stages"] == [2, 3]
+    assert set(settings["centre"]) == {"stage2", "stage3", "energy"} and (stages_run / "ood.safetensors").is_file()
+    test = predictor.predict_batch(tiny_dataset.load_images("test", progress=False))
+    photos = predictor.predict_batch(sample_photo_paths())
+    noise = predictor.predict_batch([np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)])
+    assert np.mean([p.in_distribution for p in test]) >= 0.8
+    assert ood_auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.95
+    assert np.mean([not p.in_distribution for p in photos]) >= 0.8 and not any(p.in_distribution for p in noise)
+    assert photos[0].to_dict()["ood_method"] == "stages"
+
+
+def test_stage_pass_gives_the_same_answer_as_the_plain_pass(stages_run, tiny_dataset):
+    """The stages score reads feature maps from the same forward pass: the embedding must not change."""
+    from fusion.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(stages_run)
+    images = list(tiny_dataset.load_images("test", progress=False)[:8])
+    _, inputs = predictor._inputs(images)
+    with torch.inference_mode():
+        plain = predictor.model.forward_features(**inputs)
+        with_maps, maps = predictor.model.forward_intermediates(**inputs, indices=(2, 3))
+    assert torch.allclose(plain, with_maps, atol=1e-5) and [m.shape[1] for m in maps] == [40, 112]

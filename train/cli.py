@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 
 from features.paths import absolute_path
+from fusion.config import OOD_METHODS
 from train.recipes import RECIPES, SELECT_MODES, TrainConfig, recipe_config
 from train.sampler import SAMPLER_MODES
 
@@ -58,8 +59,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--ema-decay", type=float, help="keep, select and save an EMA of the weights (0 = off)")
     parser.add_argument("--select", choices=SELECT_MODES, help="which epoch is kept: balanced_acc, val_loss or last")
     parser.add_argument("--passes", type=float, help="cap the budget at this many passes over the training set (0 = off)")
-    parser.add_argument("--ood-method", choices=["energy", "mahalanobis", "none"],
-                        help="unfamiliar-image score fitted when training ends (default energy; none skips it)")
+    parser.add_argument("--ood-method", choices=[*OOD_METHODS, "none"],
+                        help="unfamiliar-image score fitted when training ends (default stages: early backbone "
+                             "statistics + energy, energy for models without the image branch; none skips it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

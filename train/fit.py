@@ -314,7 +314,8 @@ def fit_unfamiliar_score(ctx: EpochContext, out: Path) -> None:
     """Fit the best checkpoint's out-of-distribution score on the splits already in memory (fusion.ood)."""
     if ctx.config.ood_method == "none" or not (out / "model.json").is_file():
         return
-    from fusion.ood import describe_settings, fit_ood, write_ood
+    from fusion.ood import describe_settings
+    from fusion.ood_store import fit_ood, write_ood
     from fusion.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(out, device=ctx.device)

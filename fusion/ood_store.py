@@ -1,0 +1,109 @@
+"""Fit a trained model's out-of-distribution score and keep it beside the weights.
+
+`fit_ood` runs once when training ends (and from `blurfuse calibrate`): Gaussians on training images
+(a seeded subset), then the members' standardisation and the threshold on every validation image,
+which the model never trained on. The Gaussians go to `RUN/ood.safetensors`, the settings (method,
+stages, standardisation, threshold) to the `ood` entry of `RUN/model.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, OODStats, combine, fit_balanced_gaussian,
+                        fit_mahalanobis, fit_threshold, image_scores, member_scores, stage_names)
+
+OOD_FILE = "ood.safetensors"
+log = logging.getLogger("blurfuse.ood")
+
+
+def resolve_method(method: str, branches) -> str:
+    """`stages` reads the image branch's feature maps: a model without one gets energy."""
+    if method not in OOD_METHODS:
+        raise ValueError(f"OOD method must be one of {OOD_METHODS}; got {method!r}")
+    if method == "stages" and "rgb" not in branches:
+        log.info("OOD score: this model has no image branch for the stages score; using energy")
+        return "energy"
+    return method
+
+
+def _fit_stats(predictor, settings: dict, train_images, train_labels: np.ndarray, max_train: int, seed: int,
+               progress: bool) -> dict[str, OODStats]:
+    labels = np.asarray(train_labels)
+    subset = np.sort(np.random.default_rng(seed).permutation(len(labels))[:max_train])
+    stages = settings.get("stages")
+    embedded = predictor.embed_batch([train_images[i] for i in subset], progress=progress, stages=stages)
+    unit_labels = labels[subset][embedded.owner]
+    if settings["method"] == "mahalanobis":
+        return {"embedding": fit_mahalanobis(embedded.embeddings.numpy(), unit_labels, predictor.config.num_classes)}
+    return {n: fit_balanced_gaussian(f.numpy(), unit_labels) for n, f in zip(stage_names(stages), embedded.stages or [])}
+
+
+def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
+            keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False
+            ) -> tuple[dict, dict[str, OODStats]]:
+    """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
+
+    Statistics come from at most `max_train` training images (a seeded subset: the means and
+    covariances settle long before 23k images); standardisation and threshold from every
+    validation image.
+    """
+    method = resolve_method(method, predictor.config.branches)
+    if len(val_images) == 0:
+        raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
+    stages = list(DEFAULT_STAGES) if method == "stages" else None
+    settings: dict = {"method": method, **({"stages": stages} if stages else {})}
+    stats = {} if method == "energy" else _fit_stats(predictor, settings, train_images, train_labels, max_train, seed, progress)
+    val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)
+    members = member_scores(settings, stats, val)
+    if stages:
+        settings["centre"] = {n: float(v.mean()) for n, v in members.items()}
+        settings["scale"] = {n: float(v.std()) if v.std() > 1e-12 else 1.0 for n, v in members.items()}
+    scores = image_scores(combine(members, settings), val.owner)
+    settings.update({"threshold": fit_threshold(scores, keep), "keep": keep, "fitted_on": f"{len(scores)} validation images",
+                     "train_images_used": 0 if not stats else int(min(max_train, len(train_labels)))})
+    return settings, stats
+
+
+def save_stats(run_dir: str | os.PathLike, stats: dict[str, OODStats]) -> Path:
+    """One safetensors file; the fused-embedding statistics keep the unprefixed names older runs have."""
+    from safetensors.torch import save
+
+    from features.atomic import atomic_write_bytes
+
+    tensors = {}
+    for name, part in stats.items():
+        prefix = "" if name == "embedding" else f"{name}."
+        tensors.update({prefix + key: value for key, value in part.to_tensors().items()})
+    return atomic_write_bytes(Path(run_dir) / OOD_FILE, save(tensors))
+
+
+def load_stats(run_dir: str | os.PathLike) -> dict[str, OODStats]:
+    from fusion.checkpoint import read_weights
+
+    path = Path(run_dir) / OOD_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the model's OOD settings need fitted statistics")
+    grouped: dict[str, dict] = {}
+    for key, value in read_weights(path).items():
+        name, _, field = key.rpartition(".")
+        grouped.setdefault(name or "embedding", {})[field] = value
+    return {name: OODStats.from_tensors(tensors) for name, tensors in grouped.items()}
+
+
+def write_ood(run_dir: str | os.PathLike, cfg, settings: dict, stats: dict[str, OODStats]):
+    """Store the statistics (if any), then the settings in `model.json`; returns the new config."""
+    from features.atomic import atomic_write_text
+    from fusion.checkpoint import CONFIG_NAME
+
+    if stats:
+        save_stats(run_dir, stats)
+    new = dataclasses.replace(cfg, ood=dict(settings))
+    atomic_write_text(Path(run_dir) / CONFIG_NAME, new.to_json())
+    return new
+

@@ -166,9 +166,7 @@ def calibrate_checkpoint(run_dir: str | os.PathLike, dataset: Any, split: str = 
     model.json is rewritten atomically with `temperature` and a `calibration` record; the weights
     are untouched. Refitting starts from the raw logits, so calibrating twice gives the same T.
     """
-    from fusion.checkpoint import CONFIG_NAME, read_config
     from fusion.predictor import Predictor
-    from features.atomic import atomic_write_text
 
     if split not in CALIBRATION_SPLITS:
         raise ValueError(f"split must be one of {CALIBRATION_SPLITS} (held out, never test), got {split!r}")
@@ -179,7 +177,16 @@ def calibrate_checkpoint(run_dir: str | os.PathLike, dataset: Any, split: str = 
         raise ValueError(f"the model's classes {predictor.config.class_names} differ from the dataset's {dataset.class_names}")
     images = dataset.load_images(split, progress=progress)
     predictions = predictor.predict_batch(images, batch_size=batch_size, progress=progress)
-    result = calibrate_logits(np.stack([p.logits for p in predictions]), dataset.labels(split), split)
+    return store_temperature(run_dir, np.stack([p.logits for p in predictions]), dataset.labels(split), split)
+
+
+def store_temperature(run_dir: str | os.PathLike, logits: Any, labels: Any, split: str) -> CalibrationResult:
+    """Fit the temperature on held-out raw logits (one row per image) and rewrite `model.json`
+    atomically with it; training calls this with the logits of the pass it also fits the OOD score on."""
+    from fusion.checkpoint import CONFIG_NAME, read_config
+    from features.atomic import atomic_write_text
+
+    result = calibrate_logits(logits, labels, split)
     config = dataclasses.replace(read_config(run_dir), temperature=result.temperature, calibration=result.to_dict())
-    atomic_write_text(run_dir / CONFIG_NAME, config.to_json())
+    atomic_write_text(Path(run_dir) / CONFIG_NAME, config.to_json())
     return result

@@ -182,9 +182,14 @@ def fit_threshold(scores: np.ndarray, keep: float = DEFAULT_KEEP) -> float:
 
 
 def image_scores(unit_scores: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """Mean unit score per image (an image's tiles share one answer, as in `Predictor`)."""
+    """Mean unit value per image (an image's tiles share one answer, as in `Predictor`): (U,) or
+    (U, K) unit values -> (N,) or (N, K)."""
     owner = np.asarray(owner)
-    return np.bincount(owner, weights=unit_scores) / np.bincount(owner)
+    values = np.asarray(unit_scores, dtype=np.float64)
+    sums = np.zeros((owner.max() + 1,) + values.shape[1:])
+    np.add.at(sums, owner, values)
+    counts = np.bincount(owner).reshape((-1,) + (1,) * (values.ndim - 1))
+    return sums / counts
 
 
 def describe_settings(settings: dict) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, OODStats, combine, fit_balanced_gaussian,
+from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, Embedded, OODStats, combine, fit_balanced_gaussian,
                         fit_mahalanobis, fit_threshold, image_scores, member_scores, stage_names)
 
 OOD_FILE = "ood.safetensors"
@@ -44,22 +44,29 @@ def _fit_stats(predictor, settings: dict, train_images, train_labels: np.ndarray
     return {n: fit_balanced_gaussian(f.numpy(), unit_labels) for n, f in zip(stage_names(stages), embedded.stages or [])}
 
 
+def ood_stages(method: str) -> list[int] | None:
+    """The backbone stages a (resolved) method reads, for `Predictor.embed_batch`."""
+    return list(DEFAULT_STAGES) if method == "stages" else None
+
+
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
-            keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False
-            ) -> tuple[dict, dict[str, OODStats]]:
+            keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
+            val: Embedded | None = None) -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
     covariances settle long before 23k images); standardisation and threshold from every
-    validation image.
+    validation image. `val`: the validation images already embedded (with `ood_stages(method)`)
+    by a caller that needed the pass anyway (training's temperature fit), so it is not repeated.
     """
     method = resolve_method(method, predictor.config.branches)
     if len(val_images) == 0:
         raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
-    stages = list(DEFAULT_STAGES) if method == "stages" else None
+    stages = ood_stages(method)
     settings: dict = {"method": method, **({"stages": stages} if stages else {})}
     stats = {} if method == "energy" else _fit_stats(predictor, settings, train_images, train_labels, max_train, seed, progress)
-    val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)
+    if val is None:
+        val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)
     members = member_scores(settings, stats, val)
     if stages:
         settings["centre"] = {n: float(v.mean()) for n, v in members.items()}

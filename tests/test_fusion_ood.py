@@ -107,8 +107,15 @@ def test_training_ends_by_fitting_the_ood_score_and_calibrate_refits_it(fmnist_r
     from analysis.ood_fit import fit_run_ood
     from fusion.checkpoint import read_config
 
+    from fusion.calibration import calibrate_checkpoint
+
     fitted = fmnist_predictor.config.ood  # the default (stages) needs the image branch this model lacks: energy
     assert fitted["method"] == "energy" and fitted["keep"] == 0.95 and not (fmnist_run / "ood.safetensors").exists()
+    # Training fitted the temperature from the same val pass as the OOD score, and kept both in model.json:
+    # the temperature is what the separate calibration path finds.
+    stored = read_config(fmnist_run / "model.json")
+    assert stored.calibration["split"] == "val" and stored.calibration["n_images"] == len(tiny_dataset.split_rows("val"))
+    assert calibrate_checkpoint(fmnist_run, tiny_dataset, "val").temperature == pytest.approx(stored.temperature, rel=1e-3)
     again = fit_run_ood(fmnist_run, tiny_dataset.root, method="mahalanobis", progress=False)
     assert read_config(fmnist_run / "model.json").ood == again and again["method"] == "mahalanobis"
     assert (fmnist_run / "ood.safetensors").is_file()

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from features import BLUR_KINDS
 from features.atomic import atomic_write_json, atomic_write_text
 from features.groups import GROUPS, group_means, nanmean, per_class_recall
-from fusion.calibration import calibrate_checkpoint
+from fusion.calibration import store_temperature
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
@@ -302,26 +302,30 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
     marker: the last file a run writes (an interrupted calibration is simply redone on resume)."""
     distributed.barrier()
     if ctx.is_main:
-        fitted = calibrate_checkpoint(out, read_dataset(ctx.config.data), "val")
-        log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
-        fit_unfamiliar_score(ctx, out)
+        fit_held_out(ctx, out)
         stopped_early = progress.epoch < ctx.config.epochs
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds, ctx.config.select)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
 
 
-def fit_unfamiliar_score(ctx: EpochContext, out: Path) -> None:
-    """Fit the best checkpoint's out-of-distribution score on the splits already in memory (fusion.ood)."""
-    if ctx.config.ood_method == "none" or not (out / "model.json").is_file():
-        return
-    from fusion.ood import describe_settings
-    from fusion.ood_store import fit_ood, write_ood
+def fit_held_out(ctx: EpochContext, out: Path) -> None:
+    """Fit the best checkpoint's temperature and out-of-distribution score (fusion.ood) on val, from
+    one pass over the images already in memory: its logits for the one, its embeddings for the other."""
+    from fusion.checkpoint import CONFIG_NAME, read_config
+    from fusion.ood import describe_settings, image_scores
+    from fusion.ood_store import fit_ood, ood_stages, resolve_method, write_ood
     from fusion.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(out, device=ctx.device)
+    method = ctx.config.ood_method if ctx.config.ood_method == "none" else resolve_method(ctx.config.ood_method, predictor.config.branches)
+    val = predictor.embed_batch(list(ctx.data.val.images), stages=None if method == "none" else ood_stages(method))
+    fitted = store_temperature(out, image_scores(val.logits.numpy(), val.owner), ctx.data.val.labels, "val")
+    log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
+    if method == "none":
+        return
     settings, stats = fit_ood(predictor, ctx.data.train.images, ctx.data.train.labels, ctx.data.val.images,
-                              method=ctx.config.ood_method, seed=ctx.config.seed)
-    write_ood(out, predictor.config, settings, stats)
+                              method=method, seed=ctx.config.seed, val=val)
+    write_ood(out, read_config(out / CONFIG_NAME), settings, stats)  # re-read: it now holds the temperature
     log.info("%s", describe_settings(settings))
 
 

@@ -41,10 +41,10 @@ def fitted_verdicts(scores: dict[str, np.ndarray], truth: np.ndarray, train: np.
     return verdicts, thresholds
 
 
-def accuracy_table(crops, truth: np.ndarray, verdicts: dict[str, np.ndarray]) -> str:
-    """Accuracy per blur kind and strength (rows) for each method (columns), test crops only."""
+def accuracy_table(crops, truth: np.ndarray, verdicts: dict[str, np.ndarray], side: str = "test") -> str:
+    """Accuracy per blur kind and strength (rows) for each method (columns), held-out crops only."""
     keys = sorted({(c.kind, c.strength) for c in crops if c.kind}) + [("", "none")]
-    lines = ["| test crops | n | model | Laplacian (fitted) | FFT ratio (fitted) |", "|---|---|---|---|---|"]
+    lines = [f"| {side} crops | n | model | Laplacian (fitted) | FFT ratio (fitted) |", "|---|---|---|---|---|"]
     for key in keys + [None]:
         if key is None:
             mask, label = np.ones(len(crops), bool), "**all**"

@@ -42,7 +42,7 @@ def ood_sets(n: int = DEFAULT_SET_SIZE, seed: int = 0) -> dict[str, list]:
     rng = np.random.default_rng(seed)
     digits = load_digits().images[:n]
     return {
-        "photographs": [str(p) for p in sample_photo_paths()],
+        "photographs": [str(p) for p in sample_photo_paths(include_soft=True)],
         "uniform noise": [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(n)],
         "Gaussian noise": [np.clip(rng.normal(128, 50, (64, 64, 3)), 0, 255).astype(np.uint8) for _ in range(n)],
         "sklearn digits": [np.repeat((d * 255 / 16).astype(np.uint8)[..., None], 3, 2) for d in digits],

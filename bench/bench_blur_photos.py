@@ -14,7 +14,13 @@ blur-task`), and scores the held-out photos' crops three ways in the same run:
 Prints one markdown table (accuracy per blur kind and strength, and on sharp crops) and the
 training time.
 
-    .venv/bin/python bench/bench_blur_photos.py [--crops-per-photo 24] [--seed 0] [--out bench/results/blur_photos.md]
+`--dev` is for choosing: the seed's test photos are dropped before anything is built, and the
+remaining (training) photos are split again, by photo, into a training part and a dev part that the
+table scores. Recipes are compared that way over seeds; the plain run (test photos) is for what
+ships. Photos soft at their own resolution are left out (`train.data.photos.is_soft`) unless
+`--include-soft`.
+
+    .venv/bin/python bench/bench_blur_photos.py [--dev] [--seed 0] [--set=--blur-evidence-set=basic] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
-from train.data.photos import BLURRED, make_blur_photo_folder  # noqa: E402
+from train.data.photos import BLURRED, is_soft, make_blur_photo_folder, sample_photo_paths, split_photos  # noqa: E402
 
 
 def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str],
@@ -57,6 +63,8 @@ def main() -> int:
     parser.add_argument("--crop", type=int, default=128, help="crop side in px, at native resolution")
     parser.add_argument("--test-share", type=float, default=0.3, help="share of PHOTOS held out for testing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dev", action="store_true", help="score dev photos split off the training photos; never the test photos")
+    parser.add_argument("--include-soft", action="store_true", help="keep photos that are soft at their own resolution")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra `blurfuse train` option, e.g. --set=--epochs=4")
     parser.add_argument("--out", type=Path, help="also write the table here (markdown)")
     args = parser.parse_args()
@@ -64,8 +72,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-blur-photos-") as tmp:
         work = Path(tmp)
         root = work / "photos"
+        photos, split_seed = sample_photo_paths(args.include_soft), args.seed
+        if args.dev:  # the test photos never enter a dev run
+            photos, split_seed = split_photos(photos, args.test_share, args.seed)["train"], args.seed + 1000
         crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
-                                       test_share=args.test_share, seed=args.seed)
+                                       test_share=args.test_share, seed=split_seed, photos=photos)
         truth = np.array([c.label == BLURRED for c in crops])
         train = np.array([c.split == "train" for c in crops])
         verdicts, thresholds = fitted_verdicts(baseline_scores(root, crops), truth, train)
@@ -73,12 +84,16 @@ def main() -> int:
         model, seconds = train_and_predict(root, work, [root / c.path for c in test], args.seed, args.extra,
                                            args.crop)
         columns = {"model": model, "laplacian": verdicts["laplacian"][~train], "fft": verdicts["fft"][~train]}
-        photos = sorted({c.photo for c in test})
-        text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(photos)} photos, "
-                f"{len(test)} test crops from {len(photos)} other photos ({', '.join(photos)}); {args.crop} px crops, seed {args.seed}\n"
+        held_out = sorted({c.photo for c in test})
+        side = "dev" if args.dev else "test"
+        soft = [p.name for p in sample_photo_paths(include_soft=True) if is_soft(p)]
+        text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(held_out)} photos, "
+                f"{len(test)} {side} crops from {len(held_out)} other photos ({', '.join(held_out)}); {args.crop} px crops, "
+                f"seed {args.seed}{', options ' + ' '.join(args.extra) if args.extra else ''}\n"
+                f"soft at their own resolution: {', '.join(soft) or 'none'} ({'kept' if args.include_soft else 'left out'})\n"
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"
-                f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns) + "\n")
+                f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns, side) + "\n")
     print(text)
     if args.out:
         atomic_write_text(args.out, text)

@@ -107,6 +107,8 @@ class ModelConfig:
     # Multi-scale / frequency blur evidence (features.frequency) fed to the blur branch beside the
     # Laplacian score, standardised with the training split's mean and std.
     blur_evidence: bool = False
+    # Which `features.frequency.EVIDENCE_SETS` entry: "basic" for checkpoints written before sets existed.
+    blur_evidence_set: str = "basic"
     blur_evidence_mean: list = field(default_factory=list)
     blur_evidence_std: list = field(default_factory=list)
     # The blur branch also hands its standardised inputs straight to the classifier, beside its MLP:
@@ -195,13 +197,16 @@ class ModelConfig:
         for name in ("blur_evidence", "blur_pass_through"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.blur_evidence:
-            from features.frequency import EVIDENCE_NAMES
+        from features.frequency import EVIDENCE_SETS
 
+        if self.blur_evidence_set not in EVIDENCE_SETS:
+            raise ValueError(f"blur_evidence_set must be one of {sorted(EVIDENCE_SETS)}, got {self.blur_evidence_set!r}")
+        if self.blur_evidence:
+            width = len(EVIDENCE_SETS[self.blur_evidence_set])
             for name in ("blur_evidence_mean", "blur_evidence_std"):
                 values = getattr(self, name)
-                if len(values) != len(EVIDENCE_NAMES) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-                    raise ValueError(f"{name} must be {len(EVIDENCE_NAMES)} finite numbers, got {values!r}")
+                if len(values) != width or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                    raise ValueError(f"{name} must be {width} finite numbers ({self.blur_evidence_set} evidence), got {values!r}")
             if min(self.blur_evidence_std) <= 0:
                 raise ValueError(f"blur_evidence_std must be positive, got {self.blur_evidence_std!r}")
 
@@ -209,9 +214,9 @@ class ModelConfig:
     @property
     def blur_inputs_dim(self) -> int:
         """Width of the blur branch's input: [score, verdict] plus the evidence when enabled."""
-        from features.frequency import EVIDENCE_NAMES
+        from features.frequency import EVIDENCE_SETS
 
-        return 2 + (len(EVIDENCE_NAMES) if self.blur_evidence else 0)
+        return 2 + (len(EVIDENCE_SETS[self.blur_evidence_set]) if self.blur_evidence else 0)
 
     @property
     def num_classes(self) -> int:

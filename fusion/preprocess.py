@@ -61,21 +61,22 @@ def resize_edge_map(edge_map: np.ndarray, size: int) -> np.ndarray:
 
 def blur_inputs(laplacian_var: np.ndarray, blurred: np.ndarray, cfg: ModelConfig, gray: np.ndarray | None = None) -> np.ndarray:
     """(N,2) float32: [standardised log1p(Laplacian variance), verdict 0/1]; with `cfg.blur_evidence`
-    (N,6): + the standardised `features.frequency.blur_evidence` of `gray` (the canonical images)."""
+    + the standardised `features.frequency.blur_evidence` of `gray` (the canonical images) in the
+    model's evidence set."""
     log_var = np.log1p(np.maximum(np.asarray(laplacian_var, dtype=np.float64), 0.0))
     standardised = (log_var - cfg.blur_log_mean) / cfg.blur_log_std
     columns = [standardised[:, None], np.asarray(blurred, dtype=np.float64)[:, None]]
     if cfg.blur_evidence:
         if gray is None:
             raise ValueError("this model's blur branch needs the canonical gray images for its blur evidence")
-        evidence = blur_evidence(gray)
+        evidence = blur_evidence(gray, cfg.blur_evidence_set)
         columns.append((evidence - np.asarray(cfg.blur_evidence_mean)) / np.asarray(cfg.blur_evidence_std))
     return np.concatenate(columns, axis=1).astype(np.float32)
 
 
-def fit_evidence_standardisation(gray: np.ndarray) -> tuple[list[float], list[float]]:
+def fit_evidence_standardisation(gray: np.ndarray, evidence_set: str = "basic") -> tuple[list[float], list[float]]:
     """Per-column mean and std of the blur evidence on the training split, for `ModelConfig`."""
-    evidence = blur_evidence(gray)
+    evidence = blur_evidence(gray, evidence_set)
     std = evidence.std(axis=0)
     return [float(v) for v in evidence.mean(axis=0)], [float(v) if v > 1e-6 else 1.0 for v in std]
 

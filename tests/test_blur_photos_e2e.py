@@ -16,7 +16,8 @@ import pytest
 
 from analysis.blur_photos import baseline_scores, fitted_verdicts, model_verdicts
 from blurfuse.cli import main
-from train.data.photos import BLURRED, make_blur_photo_folder
+from features import BlurSpec, apply_blur
+from train.data.photos import BLURRED, is_soft, make_blur_photo_folder, sample_photo_paths
 
 CROP = 128
 
@@ -31,6 +32,20 @@ def photo_run(tmp_path_factory):
     assert main(["train", "--data", str(work / "data"), "--out", str(work / "run"), "--recipe", "blur-task",
                  "--seed", "0", "--no-progress"]) == 0
     return root, crops, work / "run"
+
+
+def test_photos_soft_at_their_own_resolution_are_left_out_by_the_sigma_1_rule(tmp_path):
+    import cv2
+
+    names = {p.name for p in sample_photo_paths()}
+    soft = {p.name for p in sample_photo_paths(include_soft=True)} - names
+    assert {"cell.png", "retina.jpg"} <= soft and {"astronaut.png", "china.jpg"} <= names
+    # The rule is about the image, not its name: a sharp photo blurred a little more than the
+    # lightest blur of the set becomes soft.
+    photo = next(p for p in sample_photo_paths() if p.name == "astronaut.png")
+    blurred = apply_blur(cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB), BlurSpec("gaussian", 1.5))
+    cv2.imwrite(str(tmp_path / "soft.png"), blurred)
+    assert not is_soft(photo) and is_soft(tmp_path / "soft.png")
 
 
 def test_split_is_by_photo(photo_run):

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from features import BlurSpec, apply_blur, to_gray
-from features.frequency import EVIDENCE_NAMES, blur_evidence, fft_high_ratio, half_scale_laplacian_variance
+from features.frequency import (EVIDENCE_NAMES, EVIDENCE_SETS, LAG_NAMES, axis_lag_ratio, blur_evidence,
+                                fft_high_ratio, gaussian_noise_lag_ratio, half_scale_laplacian_variance,
+                                lag_energy_ratios, pyramid_band_energies)
 from features.tiles import center_square, image_tiles, pad_to, paste_tiles, tile_boxes
 
 
@@ -34,6 +36,38 @@ def test_fft_ratio_does_not_depend_on_contrast_but_laplacian_does():
     ratios = fft_high_ratio(np.stack([image, low]))
     assert ratios[0] == pytest.approx(ratios[1], rel=1e-4)
     assert half_scale_laplacian_variance(low[None])[0] < half_scale_laplacian_variance(image[None])[0]
+
+
+def test_lag_ratio_of_blurred_noise_follows_the_gaussian_autocorrelation():
+    noise = np.random.default_rng(3).integers(0, 256, (256, 256)).astype(np.uint8)
+    assert abs(axis_lag_ratio(noise)[0]) < 0.05  # white noise: lag 1 and lag 2 differences alike
+    for sigma in (1.0, 2.0):
+        blurred = apply_blur(noise, BlurSpec("gaussian", sigma))
+        assert axis_lag_ratio(blurred)[0] == pytest.approx(gaussian_noise_lag_ratio(sigma), abs=0.05)
+    assert gaussian_noise_lag_ratio(2.0) < gaussian_noise_lag_ratio(1.0) < 0
+
+
+def test_motion_blur_smooths_one_direction_and_the_minimum_over_directions_finds_it():
+    sharp = textured(128)
+    moved = apply_blur(sharp, BlurSpec("motion", 9, 0.0))  # horizontal streaks
+    (before, after) = lag_energy_ratios(np.stack([sharp, moved]))
+    names = dict(zip(LAG_NAMES, range(len(LAG_NAMES))))
+    drop_min = before[names["lag12_min"]] - after[names["lag12_min"]]
+    drop_max = before[names["lag12_max"]] - after[names["lag12_max"]]
+    assert drop_min > 0.5 and drop_min > 2 * drop_max
+
+
+def test_multiscale_evidence_extends_basic_and_every_column_is_finite():
+    stack = np.stack([textured(96), apply_blur(textured(96), BlurSpec("defocus", 3.0)), np.full((96, 96), 7, np.uint8)])
+    basic, multi = blur_evidence(stack, "basic"), blur_evidence(stack, "multiscale")
+    assert multi.shape == (3, len(EVIDENCE_SETS["multiscale"])) and np.array_equal(multi[:, : basic.shape[1]], basic)
+    assert np.isfinite(multi).all()
+    bands = pyramid_band_energies(stack[:2])
+    assert (bands[1, :4] < bands[0, :4]).all()  # defocus lowers every band's energy
+    with pytest.raises(ValueError, match="evidence set"):
+        blur_evidence(stack, "fancy")
+    with pytest.raises(ValueError, match="32 px"):
+        blur_evidence(np.zeros((1, 16, 16), np.uint8), "multiscale")
 
 
 def test_evidence_refuses_images_too_small_to_judge():

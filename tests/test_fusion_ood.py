@@ -139,7 +139,7 @@ def test_noise_is_flagged_photographs_score_as_unfamiliar_and_test_images_mostly
     assert all(p.ood_score > p.ood_threshold for p in flagged)
     assert flagged[0].to_dict()["in_distribution"] is False
     test = predictor.predict_batch(tiny_dataset.load_images("test", progress=False))
-    photos = predictor.predict_batch(sample_photo_paths())
+    photos = predictor.predict_batch(sample_photo_paths(include_soft=True))
     assert np.mean([p.in_distribution for p in test]) >= 0.8
     assert ood_auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.75
     assert sum(not p.in_distribution for p in photos) >= 1
@@ -192,7 +192,7 @@ def test_stages_score_flags_photographs_and_noise_and_keeps_test_images(stages_r
     assert settings["method"] == "stages" and settings["stages"] == [2, 3]
     assert set(settings["centre"]) == {"stage2", "stage3", "energy"} and (stages_run / "ood.safetensors").is_file()
     test = predictor.predict_batch(tiny_dataset.load_images("test", progress=False))
-    photos = predictor.predict_batch(sample_photo_paths())
+    photos = predictor.predict_batch(sample_photo_paths(include_soft=True))
     noise = predictor.predict_batch([np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)])
     assert np.mean([p.in_distribution for p in test]) >= 0.8
     assert ood_auroc([p.ood_score for p in test], [p.ood_score for p in photos]) >= 0.95

@@ -80,3 +80,15 @@ def test_threshold_note_names_the_resolution_for_resized_models():
                       blur_threshold_basis={"fitted": True, "image_size": 28})
     assert threshold_note(cfg, 123.0) == ("threshold 123 fitted on 28 px training images at canonical size 28 px "
                                          "(every image is resized to 28 px first)")
+
+
+def test_evidence_set_is_recorded_and_older_configs_read_as_basic(tile_predictor):
+    data = tile_predictor.config.to_dict()
+    assert data["blur_evidence_set"] == "basic"
+    del data["blur_evidence_set"]  # a model.json written before evidence sets existed
+    assert ModelConfig.from_dict(data).blur_inputs_dim == 2 + 4
+    multiscale = {**data, "blur_evidence_set": "multiscale"}
+    with pytest.raises(ValueError, match="17 finite numbers"):
+        ModelConfig.from_dict(multiscale)  # four standardisation numbers cannot serve 17 columns
+    with pytest.raises(ValueError, match="blur_evidence_set"):
+        ModelConfig.from_dict({**data, "blur_evidence_set": "fancy"})

@@ -43,16 +43,16 @@ def blur_task_input_size(card: dict, requested: int) -> int:
     return size
 
 
-def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray) -> ModelConfig:
+def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray, evidence_set: str = "multiscale") -> ModelConfig:
     """`model_cfg` with the threshold basis and, for a blur task, tiles + blur evidence settings."""
     basis = threshold_basis(card)
     task = blur_task_of(card)
     if not task:
         return dataclasses.replace(model_cfg, blur_threshold_basis=basis)
-    mean, std = fit_evidence_standardisation(train_gray)
+    mean, std = fit_evidence_standardisation(train_gray, evidence_set)
     features = model_cfg.features_config()
     features = FeatureConfig(size=model_cfg.input_size, blur_threshold=features.blur_threshold, edges=features.edges)
     return dataclasses.replace(model_cfg, blur_threshold_basis=basis, blur_task=task, preprocess="tiles",
-                               blur_evidence=True, blur_pass_through=True,
+                               blur_evidence=True, blur_evidence_set=evidence_set, blur_pass_through=True,
                                blur_evidence_mean=mean, blur_evidence_std=std,
                                feature_config=features.to_dict())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from features.frequency import EVIDENCE_SETS
 from features.paths import absolute_path
 from fusion.config import OOD_METHODS
 from train.recipes import RECIPES, SELECT_MODES, TrainConfig, recipe_config
@@ -62,6 +63,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--ood-method", choices=[*OOD_METHODS, "none"],
                         help="unfamiliar-image score fitted when training ends (default stages: early backbone "
                              "statistics + energy, energy for models without the image branch; none skips it)")
+    parser.add_argument("--blur-evidence-set", choices=sorted(EVIDENCE_SETS),
+                        help="blur evidence of a blurred-vs-clear dataset's blur branch (default multiscale)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

@@ -188,7 +188,7 @@ def load_data(config: TrainConfig, show_progress: bool) -> TrainData:
     mean, std = fit_blur_standardisation(train.features.laplacian_var)
     model_cfg = dataclasses.replace(model_cfg, blur_log_mean=mean, blur_log_std=std,
                                     recipe={**model_cfg.recipe, "dataset": str(Path(config.data).resolve())})
-    model_cfg = with_blur_task(model_cfg, dataset.card, train.features.gray)
+    model_cfg = with_blur_task(model_cfg, dataset.card, train.features.gray, config.blur_evidence_set)
     return TrainData(train, val, np.asarray(train_counts), model_cfg, BlurSettings.from_card(dataset.card))
 
 

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 
@@ -76,6 +77,10 @@ class TrainConfig:
     # image branch), "energy", "mahalanobis", or "none" to skip. Stages was chosen on the dev split
     # against photographs, noise and digits (README, "Unfamiliar images").
     ood_method: str = "stages"
+    # Blur evidence for a blurred-vs-clear dataset's blur branch (`features.frequency.EVIDENCE_SETS`):
+    # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic" on dev folds of
+    # the training photos (README, "Blurred-vs-clear on real photographs"). Unused by other datasets.
+    blur_evidence_set: str = "multiscale"
     seed: int = 0
     device: str = "auto"
     resume: bool = False
@@ -111,6 +116,8 @@ class TrainConfig:
             raise ValueError(f"passes must be >= 0 (0 = off); got {self.passes}")
         if self.ood_method not in (*OOD_METHODS, "none"):
             raise ValueError(f"ood_method must be one of {(*OOD_METHODS, 'none')}; got {self.ood_method!r}")
+        if self.blur_evidence_set not in EVIDENCE_SETS:
+            raise ValueError(f"blur_evidence_set must be one of {sorted(EVIDENCE_SETS)}; got {self.blur_evidence_set!r}")
         if self.pretrained not in PRETRAINED_MODES:
             raise ValueError(f"pretrained must be offline, hub, none or file; got {self.pretrained!r}")
 

@@ -5,6 +5,12 @@ camera photographs of varied scenes (people, animals, food, texture, space, a re
 there are enough of them to hold whole photos out for testing. Synthetic test patterns
 (chessboard, colour wheel, logo, phantom), the silhouette (horse), the tiny ones and the photo that
 is already motion-blurred (clock_motion) are left out; of the stereo pair only the left view is used.
+Photos that are soft at their own resolution are left out too, by a rule fixed before any model was
+scored: a photo whose finest detail is as smooth as white noise after the lightest blur of the set
+(Gaussian sigma 1 px; `features.frequency.axis_lag_ratio` below `SOFTNESS_LIMIT`) cannot be called
+"Undistorted" against that blur. That drops brick (a soft-focus texture), cell (a microscope image)
+and retina (a fundus photograph): their sharp crops score like lightly blurred crops of other photos
+by every single-image measure tried, so a label would be a guess about the optics, not the blur.
 
 Each photo is blurred as a whole (so the kernel never sees a crop border), then `crops_per_photo`
 squares of `crop` px are cut at native resolution; every other crop comes from a blurred copy, with
@@ -25,7 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from features import BlurSpec, apply_blur, load_image
+from features import BlurSpec, apply_blur, load_image, to_gray
+from features.frequency import axis_lag_ratio, gaussian_noise_lag_ratio
 from features.atomic import atomic_directory
 
 SKIMAGE_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
@@ -39,6 +46,7 @@ STRENGTHS: dict[str, dict[str, float]] = {
     "defocus": {"light": 1.5, "medium": 3.0, "strong": 4.5},
 }
 BLURRED, SHARP = "Blurred", "Undistorted"
+SOFTNESS_LIMIT = gaussian_noise_lag_ratio(min(STRENGTHS["gaussian"].values()))
 
 
 @dataclass(frozen=True)
@@ -52,15 +60,21 @@ class Crop:
     path: str  # relative to the folder root
 
 
-def sample_photo_paths() -> list[Path]:
-    """The photographs available offline, skimage's then sklearn's, that exist in this install."""
+def is_soft(path: Path) -> bool:
+    """True when the photo's own finest detail is smoother than `SOFTNESS_LIMIT` (see the module doc)."""
+    return float(axis_lag_ratio(to_gray(load_image(path)))[0]) < SOFTNESS_LIMIT
+
+
+def sample_photo_paths(include_soft: bool = False) -> list[Path]:
+    """The photographs available offline, skimage's then sklearn's, that exist in this install;
+    without `include_soft`, those sharp at their own resolution only."""
     import skimage
     import sklearn
 
     skimage_dir = Path(skimage.__file__).parent / "data"
     sklearn_dir = Path(sklearn.__file__).parent / "datasets" / "images"
     paths = [skimage_dir / n for n in SKIMAGE_PHOTOS] + [sklearn_dir / n for n in SKLEARN_PHOTOS]
-    found = [p for p in paths if p.is_file()]
+    found = [p for p in paths if p.is_file() and (include_soft or not is_soft(p))]
     if len(found) < 4:
         raise FileNotFoundError(f"fewer than 4 sample photographs found under {skimage_dir} and {sklearn_dir}")
     return found

@@ -59,7 +59,7 @@ def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--crops-per-photo", type=int, default=24)
+    parser.add_argument("--crops-per-photo", type=int, default=48)
     parser.add_argument("--crop", type=int, default=128, help="crop side in px, at native resolution")
     parser.add_argument("--test-share", type=float, default=0.3, help="share of PHOTOS held out for testing")
     parser.add_argument("--seed", type=int, default=0)

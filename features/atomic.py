@@ -17,6 +17,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def _umask_mode(full: int) -> int:
+    """`full` (0o666 files, 0o777 dirs) less the process umask: what open()/mkdir() would give.
+
+    mkstemp/mkdtemp create private (0600/0700) entries; without this every output renamed into
+    place would be unreadable to other users, unlike a file written the ordinary way.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return full & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same directory, then rename."""
     path = Path(path)
@@ -27,6 +38,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, _umask_mode(0o666))
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -55,6 +67,7 @@ def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
         raise FileExistsError(f"{path} already exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(tmp, _umask_mode(0o777))
     try:
         yield tmp
     except BaseException:

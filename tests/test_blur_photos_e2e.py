@@ -6,7 +6,7 @@ Blurred/ + Undistorted/ folder, and run through `blurfuse data` and `blurfuse tr
 blur-task`. The trained model must then be right more often on the held-out photos' crops than a
 variance-of-Laplacian threshold fitted on the same training crops: a blur tool that loses to the
 one-line baseline has no reason to exist. The set and the recipe are bench/bench_blur_photos.py's
-defaults (128 px crops, 24 per photo, seed 0), so this is the README's measured table, asserted.
+defaults (128 px crops, 48 per photo, seed 0), so this is the README's measured table, asserted.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ CROP = 128
 def photo_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("blur-photos")
     root = work / "photos"
-    crops = make_blur_photo_folder(root, crop=CROP, crops_per_photo=24, test_share=0.3, seed=0)
+    crops = make_blur_photo_folder(root, crop=CROP, crops_per_photo=48, test_share=0.3, seed=0)
     assert main(["data", "--dataset", "folder", "--folder", str(root), "--out", str(work / "data"),
                  "--image-size", str(CROP), "--no-progress"]) == 0
     assert main(["train", "--data", str(work / "data"), "--out", str(work / "run"), "--recipe", "blur-task",

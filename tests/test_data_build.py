@@ -197,3 +197,20 @@ def test_read_dataset_rejects_what_is_not_a_dataset(tmp_path, tiny_dataset):
         read_dataset(broken)
     with pytest.raises(ValueError, match="split must be one of"):
         tiny_dataset.split_rows("validation")
+
+
+def test_atomic_outputs_get_ordinary_permissions_not_the_private_temp_ones(tmp_path):
+    import os
+    import stat
+
+    from features.atomic import atomic_directory, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        report = atomic_write_text(tmp_path / "report.md", "figures\n")
+        with atomic_directory(tmp_path / "out") as tmp:
+            (tmp / "a.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o644  # mkstemp alone gives 0600
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # mkdtemp alone gives 0700

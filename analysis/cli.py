@@ -109,21 +109,18 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from fusion.calibration import calibrate_checkpoint
-    from train.data.dataset_dir import read_dataset
+    from analysis.ood_fit import fit_run_held_out
+    from fusion.ood import describe_settings
 
-    result = calibrate_checkpoint(args.model, read_dataset(args.data), split=args.split, batch_size=args.batch_size,
-                                  progress=not args.no_progress)
+    if not 0 < args.keep < 1:
+        raise ValueError(f"--keep must lie in (0, 1); got {args.keep}")
+    result, settings = fit_run_held_out(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress,
+                                        temperature_split=args.split, batch_size=args.batch_size)
     print(f"temperature {result.temperature:.4f} fitted on {result.split} ({result.n_images} images): "
           f"NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, ECE {100 * result.ece_before:.2f} % -> "
           f"{100 * result.ece_after:.2f} %")
-    if args.ood_method != "none":
-        from analysis.ood_fit import fit_run_ood
-        from fusion.ood import describe_settings
-
-        if not 0 < args.keep < 1:
-            raise ValueError(f"--keep must lie in (0, 1); got {args.keep}")
-        print(describe_settings(fit_run_ood(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress)))
+    if settings is not None:
+        print(describe_settings(settings))
     return 0
 
 

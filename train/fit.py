@@ -34,7 +34,6 @@ from tqdm import tqdm
 from features import BLUR_KINDS
 from features.atomic import atomic_write_json, atomic_write_text
 from features.groups import GROUPS, group_means, nanmean, per_class_recall
-from fusion.calibration import store_temperature
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model
@@ -309,24 +308,19 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
 
 
 def fit_held_out(ctx: EpochContext, out: Path) -> None:
-    """Fit the best checkpoint's temperature and out-of-distribution score (fusion.ood) on val, from
-    one pass over the images already in memory: its logits for the one, its embeddings for the other."""
-    from fusion.checkpoint import CONFIG_NAME, read_config
-    from fusion.ood import describe_settings, image_scores
-    from fusion.ood_store import fit_ood, ood_stages, resolve_method, write_ood
+    """Fit the kept checkpoint's temperature and out-of-distribution score (fusion.held_out) on val,
+    from one pass over the images already in memory."""
+    from fusion.held_out import fit_held_out as fit_temperature_and_ood
+    from fusion.ood import describe_settings
     from fusion.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(out, device=ctx.device)
-    method = ctx.config.ood_method if ctx.config.ood_method == "none" else resolve_method(ctx.config.ood_method, predictor.config.branches)
-    val = predictor.embed_batch(list(ctx.data.val.images), stages=None if method == "none" else ood_stages(method))
-    fitted = store_temperature(out, image_scores(val.logits.numpy(), val.owner), ctx.data.val.labels, "val")
+    fitted, settings = fit_temperature_and_ood(out, predictor, ctx.data.val.images, ctx.data.val.labels,
+                                               ctx.data.train.images, ctx.data.train.labels,
+                                               ood_method=ctx.config.ood_method, seed=ctx.config.seed)
     log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
-    if method == "none":
-        return
-    settings, stats = fit_ood(predictor, ctx.data.train.images, ctx.data.train.labels, ctx.data.val.images,
-                              method=method, seed=ctx.config.seed, val=val)
-    write_ood(out, read_config(out / CONFIG_NAME), settings, stats)  # re-read: it now holds the temperature
-    log.info("%s", describe_settings(settings))
+    if settings is not None:
+        log.info("%s", describe_settings(settings))
 
 
 def pick_device(name: str) -> torch.device:

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 
 from features import FeatureConfig
+from features.frequency import MULTISCALE_MIN_SIDE
 from fusion.config import ModelConfig
 from fusion.preprocess import fit_evidence_standardisation
 
@@ -49,6 +50,10 @@ def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray, evidence_set:
     task = blur_task_of(card)
     if not task:
         return dataclasses.replace(model_cfg, blur_threshold_basis=basis)
+    if evidence_set == "multiscale" and int(card["image_size"]) < MULTISCALE_MIN_SIDE:
+        raise ValueError(f"the multiscale blur evidence needs squares of at least {MULTISCALE_MIN_SIDE} px; this dataset's "
+                         f"are {card['image_size']} px: rebuild it with a larger --image-size or train with "
+                         "--blur-evidence-set basic")
     mean, std = fit_evidence_standardisation(train_gray, evidence_set)
     features = model_cfg.features_config()
     features = FeatureConfig(size=model_cfg.input_size, blur_threshold=features.blur_threshold, edges=features.edges)

@@ -140,9 +140,12 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
 
 
 def prepare_run_dir(config: TrainConfig, rank: int) -> Path:
-    """Refuse to overwrite a run by accident; a resumed run is unfinished until it marks itself again."""
+    """Refuse to overwrite a run by accident; a resumed run is unfinished until it marks itself again.
+
+    A dir holding nothing but `train.log` is a run refused before its first output (bad settings for
+    the dataset): retrying with corrected settings needs no --force."""
     out = Path(config.out)
-    if out.exists() and any(out.iterdir()) and not (config.resume or config.force):
+    if out.exists() and any(p.name != "train.log" for p in out.iterdir()) and not (config.resume or config.force):
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
     if rank == 0:
         if config.force and out.exists() and not config.resume:

@@ -112,8 +112,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from analysis.ood_fit import fit_run_held_out
     from fusion.ood import describe_settings
 
-    if not 0 < args.keep < 1:
-        raise ValueError(f"--keep must lie in (0, 1); got {args.keep}")
     result, settings = fit_run_held_out(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress,
                                         temperature_split=args.split, batch_size=args.batch_size)
     print(f"temperature {result.temperature:.4f} fitted on {result.split} ({result.n_images} images): "

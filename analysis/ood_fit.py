@@ -18,7 +18,8 @@ from fusion.ood import DEFAULT_KEEP
 
 
 def fit_run_held_out(model: str | os.PathLike, data: Any, method: str = "stages", keep: float = DEFAULT_KEEP,
-                progress: bool = True, temperature_split: str = "val", batch_size: int = 256) -> tuple[Any, dict | None]:
+                     progress: bool = True, temperature_split: str = "val",
+                     batch_size: int = 256) -> tuple[Any, dict | None]:
     """Fit and store the temperature (on `temperature_split`) and the OOD settings of the run `model`
     on `data` (a dataset dir path or a read `DatasetDir`); returns (calibration result, OOD settings)."""
     from fusion.calibration import calibrate_checkpoint
@@ -27,7 +28,7 @@ def fit_run_held_out(model: str | os.PathLike, data: Any, method: str = "stages"
     from fusion.predictor import Predictor
     from train.data.dataset_dir import read_dataset
 
-    if not 0 < keep < 1:
+    if not 0 < keep < 1:  # before any image is read (fit_threshold would only say so after the pass)
         raise ValueError(f"keep must lie in (0, 1); got {keep}")
     run_dir = resolve_checkpoint(model)[0].parent
     dataset = data if hasattr(data, "load_images") else read_dataset(data)

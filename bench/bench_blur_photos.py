@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
-from train.data.photos import BLURRED, is_soft, make_blur_photo_folder, sample_photo_paths, split_photos  # noqa: E402
+from train.data.photos import BLURRED, make_blur_photo_folder, sample_photo_paths, split_photos  # noqa: E402
 
 
 def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str],
@@ -72,7 +72,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-blur-photos-") as tmp:
         work = Path(tmp)
         root = work / "photos"
-        photos, split_seed = sample_photo_paths(args.include_soft), args.seed
+        every_photo, sharp = sample_photo_paths(include_soft=True), sample_photo_paths()  # softness judged once
+        soft = [p for p in every_photo if p not in sharp]
+        photos, split_seed = (every_photo if args.include_soft else sharp), args.seed
         if args.dev:  # the test photos never enter a dev run
             photos, split_seed = split_photos(photos, args.test_share, args.seed)["train"], args.seed + 1000
         crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
@@ -86,11 +88,10 @@ def main() -> int:
         columns = {"model": model, "laplacian": verdicts["laplacian"][~train], "fft": verdicts["fft"][~train]}
         held_out = sorted({c.photo for c in test})
         side = "dev" if args.dev else "test"
-        soft = [p.name for p in sample_photo_paths(include_soft=True) if is_soft(p)]
         text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(held_out)} photos, "
                 f"{len(test)} {side} crops from {len(held_out)} other photos ({', '.join(held_out)}); {args.crop} px crops, "
                 f"seed {args.seed}{', options ' + ' '.join(args.extra) if args.extra else ''}\n"
-                f"soft at their own resolution: {', '.join(soft) or 'none'} ({'kept' if args.include_soft else 'left out'})\n"
+                f"soft at their own resolution: {', '.join(p.name for p in soft) or 'none'} ({'kept' if args.include_soft else 'left out'})\n"
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"
                 f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns, side) + "\n")

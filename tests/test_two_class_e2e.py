@@ -9,14 +9,20 @@ from PIL import Image
 from blurfuse.cli import main
 
 
-def test_blurred_vs_undistorted_folder_trains_and_predicts_both_probabilities(tmp_path, capsys):
-    rng = np.random.default_rng(0)
+def write_two_class_folder(root, count: int, size: int, sigma: float, seed: int, blurred_suffix: str = ".png") -> None:
+    """`root/Undistorted/i.png` random black-and-white squares and `root/Blurred/i<suffix>` the same
+    squares Gaussian-blurred: the smallest folder whose class names say the task is blur."""
+    rng = np.random.default_rng(seed)
     for name in ("Blurred", "Undistorted"):
-        (tmp_path / "photos" / name).mkdir(parents=True)
-    for i in range(24):
-        sharp = (rng.random((40, 40, 3)) > 0.5).astype(np.uint8) * 255
-        Image.fromarray(sharp).save(tmp_path / "photos" / "Undistorted" / f"{i}.png")
-        Image.fromarray(cv2.GaussianBlur(sharp, (0, 0), 2.5)).save(tmp_path / "photos" / "Blurred" / f"{i}.jpg")
+        (root / name).mkdir(parents=True)
+    for i in range(count):
+        sharp = (rng.random((size, size, 3)) > 0.5).astype(np.uint8) * 255
+        Image.fromarray(sharp).save(root / "Undistorted" / f"{i}.png")
+        Image.fromarray(cv2.GaussianBlur(sharp, (0, 0), sigma)).save(root / "Blurred" / f"{i}{blurred_suffix}")
+
+
+def test_blurred_vs_undistorted_folder_trains_and_predicts_both_probabilities(tmp_path, capsys):
+    write_two_class_folder(tmp_path / "photos", count=24, size=40, sigma=2.5, seed=0, blurred_suffix=".jpg")
     data, run = tmp_path / "data", tmp_path / "run"
     assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(data), "--image-size", "32",
                  "--profile", "natural", "--blur-fraction", "0", "--allow-rule-break", "--no-progress"]) == 0
@@ -32,13 +38,7 @@ def test_blurred_vs_undistorted_folder_trains_and_predicts_both_probabilities(tm
 
 
 def test_blur_task_on_squares_too_small_for_its_evidence_is_refused_before_training(tmp_path, capsys):
-    rng = np.random.default_rng(1)
-    for name in ("Blurred", "Undistorted"):
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for i in range(12):
-            image = (rng.random((24, 24, 3)) > 0.5).astype(np.uint8) * 255
-            Image.fromarray(cv2.GaussianBlur(image, (0, 0), 2.0) if name == "Blurred" else image).save(
-                tmp_path / "photos" / name / f"{i}.png")
+    write_two_class_folder(tmp_path / "photos", count=12, size=24, sigma=2.0, seed=1)
     data, run = tmp_path / "data", tmp_path / "run"
     assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(data), "--image-size", "24",
                  "--no-progress"]) == 0

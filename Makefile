@@ -15,7 +15,9 @@ RUN ?= runs/default
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: help venv fmnist chromium test run bench clean
+OPENCV_SAMPLES ?= /usr/share/doc/opencv-doc/examples/data
+
+.PHONY: help venv fmnist chromium photos test run bench clean
 
 help:
 	@echo "make run   - build FMNIST-LT-Blur v1, train the default recipe, write the report, serve on :$(PORT)"
@@ -37,6 +39,10 @@ fmnist:
 
 chromium:
 	@scripts/apt-install.sh /usr/bin/chromium chromium fonts-dejavu-core
+
+# OpenCV's sample photographs, for bench/bench_blur_photos.py --pool wide.
+photos:
+	@scripts/apt-install.sh $(OPENCV_SAMPLES)/fruits.jpg opencv-doc
 
 test: venv fmnist chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

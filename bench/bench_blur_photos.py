@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
-from train.data.photos import BLURRED, make_blur_photo_folder, sample_photo_paths, split_photos  # noqa: E402
+from train.data.photos import (BLURRED, PHOTO_POOLS, make_blur_photo_folder, sample_photo_groups,  # noqa: E402
+                               training_photo_groups)
 
 
 def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str],
@@ -65,6 +66,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dev", action="store_true", help="score dev photos split off the training photos; never the test photos")
     parser.add_argument("--include-soft", action="store_true", help="keep photos that are soft at their own resolution")
+    parser.add_argument("--pool", choices=PHOTO_POOLS, default="bundled",
+                        help="bundled: scikit-image's and scikit-learn's photos; wide: also OpenCV's samples (make photos)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra `blurfuse train` option, e.g. --set=--epochs=4")
     parser.add_argument("--out", type=Path, help="also write the table here (markdown)")
     args = parser.parse_args()
@@ -72,11 +75,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-blur-photos-") as tmp:
         work = Path(tmp)
         root = work / "photos"
-        every_photo, sharp = sample_photo_paths(include_soft=True), sample_photo_paths()  # softness judged once
-        soft = [p for p in every_photo if p not in sharp]
+        every_photo, sharp = sample_photo_groups(args.pool, include_soft=True), sample_photo_groups(args.pool)
+        soft = [p for name, paths in every_photo.items() for p in paths if p not in sharp[name]]  # judged once
         photos, split_seed = (every_photo if args.include_soft else sharp), args.seed
         if args.dev:  # the test photos never enter a dev run
-            photos, split_seed = split_photos(photos, args.test_share, args.seed)["train"], args.seed + 1000
+            photos, split_seed = training_photo_groups(photos, args.test_share, args.seed), args.seed + 1000
         crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
                                        test_share=args.test_share, seed=split_seed, photos=photos)
         truth = np.array([c.label == BLURRED for c in crops])
@@ -95,6 +98,11 @@ def main() -> int:
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"
                 f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns, side) + "\n")
+        if len(photos) > 1:  # the bundled photos' rows alone compare with a --pool bundled run of the same seed
+            bundled = {p.name for p in photos["bundled"]}
+            mask = np.array([c.photo in bundled for c in test])
+            cells = ", ".join(f"{name} {100 * (v[mask] == truth[~train][mask]).mean():.1f} %" for name, v in columns.items())
+            text += f"\n{side} crops of the bundled photos only ({int(mask.sum())}): {cells}\n"
     print(text)
     if args.out:
         atomic_write_text(args.out, text)

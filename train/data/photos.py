@@ -12,8 +12,26 @@ scored: a photo whose finest detail is as smooth as white noise after the lighte
 and retina (a fundus photograph): their sharp crops score like lightly blurred crops of other photos
 by every single-image measure tried, so a label would be a guess about the optics, not the blur.
 
+Two pools. `bundled` is the photos scikit-image and scikit-learn ship (15 sharp ones, on every
+install). `wide` adds matplotlib's one photo and 25 scenes from OpenCV's sample data (Debian package
+`opencv-doc`, `make photos`): with only 11 training scenes a blur model partly learns the scenes,
+and more scenes is the one change that moved accuracy on held-out photos (bench/results). One file
+per scene: of stereo pairs, image pairs and calibration series only the first view is listed, so a
+scene cannot sit on both sides of a split. Scans, renders, drawings and photos that were blurred
+on purpose (text_motion, licenseplate_motion) are not listed; the softness rule drops the rest.
+Each pool is split per source group with the same seeded rule, so the `bundled` photos a seed holds
+out stay held out in the `wide` pool and the two pools' tables can be compared on them.
+
 Each photo is blurred as a whole (so the kernel never sees a crop border), then `crops_per_photo`
-squares of `crop` px are cut at native resolution; every other crop comes from a blurred copy, with
+squares of `crop` px are cut at native resolution, where the photo has detail and is in focus. A
+flat crop (sky, a blank wall) looks the same blurred or not, and a crop of an out-of-focus
+background is blurred by the lens, so "Undistorted" would be the wrong label for it; either way the
+answer could only be guessed. A position is drawn again when the lightest blur of the set would
+change its sharp pixels by less than `MIN_DETAIL` (half a gray level on average: after 8-bit
+rounding most pixels keep their value), or when the sharp crop is soft by the photo rule above
+(`is_soft_gray`). Both rules look at the sharp pixels only, the same for both labels, and were
+fixed from dev crops (sky of china.jpg labelled Blurred; bokeh of squirrel_cls.jpg and the soft
+parts of fruits.jpg labelled Undistorted) before any test score; every other crop comes from a blurred copy, with
 kind and strength cycling through `STRENGTHS`. Photos, not crops, are split into train and test:
 no scene is on both sides. The layout is the one `blurfuse data --dataset folder` reads:
 `ROOT/{train,test}/{Blurred,Undistorted}/NAME.png`, plus `ROOT/crops.csv` saying where each crop
@@ -25,6 +43,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +59,14 @@ SKIMAGE_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chels
                   "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
                   "page.png", "retina.jpg", "rocket.jpg")
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+MATPLOTLIB_PHOTOS = ("grace_hopper.jpg",)
+OPENCV_PHOTOS = ("aero1.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg", "box_in_scene.png",
+                 "building.jpg", "butterfly.jpg", "chicky_512.png", "ela_original.jpg", "fruits.jpg", "graf1.png",
+                 "home.jpg", "left.jpg", "left01.jpg", "leuvenA.jpg", "messi5.jpg", "orange.jpg", "pca_test1.jpg",
+                 "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg", "sudoku.png")
+# Where Debian's opencv-doc puts OpenCV's sample data; BLURFUSE_OPENCV_SAMPLES points elsewhere.
+OPENCV_SAMPLES_DIR = Path(os.environ.get("BLURFUSE_OPENCV_SAMPLES", "/usr/share/doc/opencv-doc/examples/data"))
+PHOTO_POOLS = ("bundled", "wide")
 # Blur strengths at native resolution: gaussian sigma px, motion length px, defocus radius px.
 STRENGTHS: dict[str, dict[str, float]] = {
     "gaussian": {"light": 1.0, "medium": 2.0, "strong": 3.0},
@@ -47,6 +75,8 @@ STRENGTHS: dict[str, dict[str, float]] = {
 }
 BLURRED, SHARP = "Blurred", "Undistorted"
 SOFTNESS_LIMIT = gaussian_noise_lag_ratio(min(STRENGTHS["gaussian"].values()))
+MIN_DETAIL = 0.5  # gray levels (0-255): see the module doc
+POSITION_TRIES = 200
 
 
 @dataclass(frozen=True)
@@ -60,33 +90,101 @@ class Crop:
     path: str  # relative to the folder root
 
 
+def is_soft_gray(gray: np.ndarray) -> bool:
+    """True when the finest detail of a (H, W) gray image is smoother than `SOFTNESS_LIMIT` (see the module doc)."""
+    return float(axis_lag_ratio(gray)[0]) < SOFTNESS_LIMIT
+
+
 def is_soft(path: Path) -> bool:
-    """True when the photo's own finest detail is smoother than `SOFTNESS_LIMIT` (see the module doc)."""
-    return float(axis_lag_ratio(to_gray(load_image(path)))[0]) < SOFTNESS_LIMIT
+    """`is_soft_gray` of the photo at `path`, whole."""
+    return is_soft_gray(to_gray(load_image(path)))
 
 
-def sample_photo_paths(include_soft: bool = False) -> list[Path]:
-    """The photographs available offline, skimage's then sklearn's, that exist in this install;
-    without `include_soft`, those sharp at their own resolution only."""
+def _bundled_photos() -> list[Path]:
     import skimage
     import sklearn
 
     skimage_dir = Path(skimage.__file__).parent / "data"
     sklearn_dir = Path(sklearn.__file__).parent / "datasets" / "images"
-    paths = [skimage_dir / n for n in SKIMAGE_PHOTOS] + [sklearn_dir / n for n in SKLEARN_PHOTOS]
-    found = [p for p in paths if p.is_file() and (include_soft or not is_soft(p))]
+    found = [p for p in [skimage_dir / n for n in SKIMAGE_PHOTOS] + [sklearn_dir / n for n in SKLEARN_PHOTOS] if p.is_file()]
     if len(found) < 4:
         raise FileNotFoundError(f"fewer than 4 sample photographs found under {skimage_dir} and {sklearn_dir}")
     return found
+
+
+def _extra_photos() -> list[Path]:
+    import matplotlib
+
+    if not OPENCV_SAMPLES_DIR.is_dir():
+        raise FileNotFoundError(f"OpenCV's sample photos are not in {OPENCV_SAMPLES_DIR}: run `make photos` (Debian "
+                                "package opencv-doc), set BLURFUSE_OPENCV_SAMPLES to a copy of OpenCV's samples/data, "
+                                "or use the bundled pool")
+    mpl_dir = Path(matplotlib.get_data_path()) / "sample_data"
+    paths = [mpl_dir / n for n in MATPLOTLIB_PHOTOS] + [OPENCV_SAMPLES_DIR / n for n in OPENCV_PHOTOS]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"sample photos missing: {', '.join(missing)}")
+    return paths
+
+
+def sample_photo_groups(pool: str = "bundled", include_soft: bool = False) -> dict[str, list[Path]]:
+    """The pool's photographs by source group (split separately, see the module doc); without
+    `include_soft`, those sharp at their own resolution only."""
+    if pool not in PHOTO_POOLS:
+        raise ValueError(f"unknown photo pool {pool!r}; choose one of {', '.join(PHOTO_POOLS)}")
+    groups = {"bundled": _bundled_photos()}
+    if pool == "wide":
+        groups["extra"] = _extra_photos()
+    return {name: [p for p in paths if include_soft or not is_soft(p)] for name, paths in groups.items()}
+
+
+def sample_photo_paths(include_soft: bool = False, pool: str = "bundled") -> list[Path]:
+    """Every photograph of the pool, one list (see `sample_photo_groups`)."""
+    return [p for paths in sample_photo_groups(pool, include_soft).values() for p in paths]
 
 
 def split_photos(paths: list[Path], test_share: float, seed: int) -> dict[str, list[Path]]:
     """Whole photos to train or test (at least one each), by a seeded permutation."""
     if not 0 < test_share < 1:
         raise ValueError(f"test_share must lie in (0, 1); got {test_share}")
+    if len(paths) < 2:
+        raise ValueError(f"a split needs at least 2 photos; got {len(paths)}")
     order = np.random.default_rng(seed).permutation(len(paths))
     n_test = min(len(paths) - 1, max(1, round(test_share * len(paths))))
     return {"test": [paths[i] for i in sorted(order[:n_test])], "train": [paths[i] for i in sorted(order[n_test:])]}
+
+
+def split_photo_groups(groups: Mapping[str, list[Path]] | list[Path], test_share: float,
+                       seed: int) -> dict[str, list[Path]]:
+    """`split_photos` on each source group with the same seed, the sides joined (a plain list is one group)."""
+    parts = [split_photos(list(paths), test_share, seed)
+             for paths in (groups.values() if isinstance(groups, Mapping) else [groups])]
+    return {side: [p for part in parts for p in part[side]] for side in ("test", "train")}
+
+
+def training_photo_groups(groups: Mapping[str, list[Path]], test_share: float, seed: int) -> dict[str, list[Path]]:
+    """Each group without the photos `split_photo_groups(groups, test_share, seed)` holds out for
+    testing: what a dev split is cut from."""
+    return {name: split_photos(list(paths), test_share, seed)["train"] for name, paths in groups.items()}
+
+
+def crop_detail(gray: np.ndarray) -> float:
+    """Mean absolute change, in gray levels, that the lightest Gaussian blur of the set makes to `gray`."""
+    sigma = min(STRENGTHS["gaussian"].values())
+    pixels = gray.astype(np.float32)
+    return float(np.abs(pixels - cv2.GaussianBlur(pixels, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)).mean())
+
+
+def _detailed_position(gray: np.ndarray, crop: int, rng: np.random.Generator, photo: str) -> tuple[int, int]:
+    """A random top-left corner whose sharp crop has at least `MIN_DETAIL` and is not soft."""
+    h, w = gray.shape
+    for _ in range(POSITION_TRIES):
+        y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        square = gray[y : y + crop, x : x + crop]
+        if crop_detail(square) >= MIN_DETAIL and not is_soft_gray(square):
+            return y, x
+    raise ValueError(f"{photo}: no {crop} px crop that is in focus with detail >= {MIN_DETAIL} gray levels "
+                     f"in {POSITION_TRIES} tries")
 
 
 def _blur_schedule() -> list[tuple[str, str, float]]:
@@ -95,15 +193,16 @@ def _blur_schedule() -> list[tuple[str, str, float]]:
 
 def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int, rng: np.random.Generator,
                 offset: int = 0) -> list[tuple[Crop, np.ndarray]]:
-    """`count` crops of one photo: even ones sharp, odd ones blurred (kind/strength cycling)."""
+    """`count` crops of one photo, where it has detail and is in focus: even ones sharp, odd ones blurred (kind/strength cycling)."""
     h, w = image.shape[:2]
     if min(h, w) < crop:
         raise ValueError(f"{photo} is {w}x{h}, smaller than the {crop} px crop")
+    gray = to_gray(image)
     schedule = _blur_schedule()
     blurred_copies: dict[tuple[str, float], np.ndarray] = {}
     out = []
     for i in range(count):
-        y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        y, x = _detailed_position(gray, crop, rng, photo)
         if i % 2 == 0:
             source, meta = image, ("", "none", 0.0)
         else:
@@ -121,11 +220,11 @@ def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int
 
 
 def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_photo: int = 24, test_share: float = 0.3,
-                           seed: int = 0, photos: list[Path] | None = None, force: bool = False) -> list[Crop]:
-    """Write the folder (atomically) and return every crop's record, train first."""
-    paths = photos if photos is not None else sample_photo_paths()
-    splits = split_photos(paths, test_share, seed)
-    rng = np.random.default_rng(seed + 1)
+                           seed: int = 0, photos: Mapping[str, list[Path]] | list[Path] | None = None,
+                           force: bool = False) -> list[Crop]:
+    """Write the folder (atomically) and return every crop's record, train first. Each photo's
+    crops come from its own seeded generator, so they do not depend on which other photos the pool has."""
+    splits = split_photo_groups(photos if photos is not None else sample_photo_groups(), test_share, seed)
     crops: list[Crop] = []
     with atomic_directory(Path(root), force=force) as tmp:
         for split in ("train", "test"):
@@ -133,6 +232,7 @@ def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_p
                 (tmp / split / label).mkdir(parents=True)
             for k, path in enumerate(splits[split]):
                 image = load_image(path)
+                rng = np.random.default_rng([seed + 1, zlib.crc32(path.name.encode())])
                 for info, pixels in photo_crops(image, path.name, split, crop, crops_per_photo, rng, offset=k):
                     ok, png = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
                     if not ok:

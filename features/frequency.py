@@ -38,7 +38,13 @@ PYRAMID_LEVELS = 4
 LAG_NAMES = tuple(f"lag{a}{b}_{stat}" for a, b in LAG_PAIRS for stat in ("min", "max", "mean"))
 PYRAMID_NAMES = tuple(f"band{i}" for i in range(PYRAMID_LEVELS)) + tuple(
     f"band_drop{i}{i + 1}" for i in range(PYRAMID_LEVELS - 1))
-EVIDENCE_SETS: dict[str, tuple[str, ...]] = {"basic": EVIDENCE_NAMES, "multiscale": EVIDENCE_NAMES + LAG_NAMES + PYRAMID_NAMES}
+CEPSTRUM_NAMES = ("cepstrum_dip", "cepstrum_dip_z")
+CEPSTRUM_RADII = (3, 20)  # px: the blur lengths (motion 5-15 px, defocus diameters 3-9 px) searched for
+EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
+    "basic": EVIDENCE_NAMES,
+    "multiscale": EVIDENCE_NAMES + LAG_NAMES + PYRAMID_NAMES,
+    "cepstral": EVIDENCE_NAMES + LAG_NAMES + PYRAMID_NAMES + CEPSTRUM_NAMES,
+}
 # Each pyramid level halves the image; four levels still leave a 4 px band at this size.
 MULTISCALE_MIN_SIDE = 32
 
@@ -142,12 +148,28 @@ def pyramid_band_energies(gray: np.ndarray) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
+def cepstral_dips(gray: np.ndarray) -> np.ndarray:
+    """(N, 2): the deepest value of each image's real cepstrum at `CEPSTRUM_RADII` from the origin,
+    and that value over the ring's standard deviation (a Hann window keeps the borders out)."""
+    stack = _stack(gray).astype(np.float32)
+    if min(stack.shape[1:]) < MULTISCALE_MIN_SIDE:
+        raise ValueError(f"cepstral dips need sides >= {MULTISCALE_MIN_SIDE} px; got {stack.shape[1:]}")
+    h, w = stack.shape[1:]
+    spectrum = np.abs(np.fft.fft2(stack * np.outer(np.hanning(h), np.hanning(w))))
+    cepstrum = np.fft.fftshift(np.real(np.fft.ifft2(np.log(spectrum + 1e-3))), axes=(1, 2))
+    yy, xx = np.mgrid[:h, :w]
+    radius = np.hypot(yy - h // 2, xx - w // 2)
+    ring = cepstrum[:, (radius >= CEPSTRUM_RADII[0]) & (radius <= min(CEPSTRUM_RADII[1], min(h, w) // 2 - 1))]
+    dip = ring.min(axis=1).astype(np.float64)
+    return np.stack([dip, dip / (ring.std(axis=1) + 1e-9)], axis=1)
+
+
 def blur_evidence(gray: np.ndarray, evidence_set: str = "basic") -> np.ndarray:
     """(N, len(EVIDENCE_SETS[evidence_set])) float64 in the order of the set's names.
 
     "basic": log1p Laplacian variance at full and half scale, their log ratio, and the FFT
     high-frequency energy ratio; "multiscale": those, then `lag_energy_ratios` and
-    `pyramid_band_energies`.
+    `pyramid_band_energies`; "cepstral": those, then `cepstral_dips`.
     """
     if evidence_set not in EVIDENCE_SETS:
         raise ValueError(f"unknown blur evidence set {evidence_set!r}; choose from {sorted(EVIDENCE_SETS)}")
@@ -158,4 +180,7 @@ def blur_evidence(gray: np.ndarray, evidence_set: str = "basic") -> np.ndarray:
     basic = np.stack([log_full, log_half, log_full - log_half, fft_high_ratio(stack)], axis=1)
     if evidence_set == "basic":
         return basic
-    return np.concatenate([basic, lag_energy_ratios(stack), pyramid_band_energies(stack)], axis=1)
+    parts = [basic, lag_energy_ratios(stack), pyramid_band_energies(stack)]
+    if evidence_set == "cepstral":
+        parts.append(cepstral_dips(stack))
+    return np.concatenate(parts, axis=1)

@@ -7,7 +7,7 @@ import pytest
 
 from features import BlurSpec, apply_blur, to_gray
 from features.frequency import (EVIDENCE_NAMES, EVIDENCE_SETS, LAG_NAMES, axis_lag_ratio, blur_evidence,
-                                fft_high_ratio, gaussian_noise_lag_ratio, half_scale_laplacian_variance,
+                                cepstral_dips, fft_high_ratio, gaussian_noise_lag_ratio, half_scale_laplacian_variance,
                                 lag_energy_ratios, pyramid_band_energies)
 from features.tiles import center_square, image_tiles, pad_to, paste_tiles, tile_boxes
 
@@ -68,6 +68,24 @@ def test_multiscale_evidence_extends_basic_and_every_column_is_finite():
         blur_evidence(stack, "fancy")
     with pytest.raises(ValueError, match="32 px"):
         blur_evidence(np.zeros((1, 16, 16), np.uint8), "multiscale")
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 100.0])
+def test_motion_blur_leaves_a_cepstral_dip_at_any_angle_that_sharp_texture_does_not(angle):
+    sharp = np.stack([textured(128, seed) for seed in range(3)])
+    moved = np.stack([apply_blur(g, BlurSpec("motion", 9, angle)) for g in sharp])
+    dips_sharp, dips_moved = cepstral_dips(sharp), cepstral_dips(moved)
+    assert (dips_moved[:, 0] < dips_sharp[:, 0] - 0.05).all()  # deeper dip
+    assert (dips_moved[:, 1] < dips_sharp[:, 1] - 2).all()  # and deeper against the ring's spread
+
+
+def test_cepstral_evidence_extends_multiscale_and_is_finite_on_flat_images():
+    stack = np.stack([textured(64), np.full((64, 64), 7, np.uint8)])
+    multi, cep = blur_evidence(stack, "multiscale"), blur_evidence(stack, "cepstral")
+    assert cep.shape == (2, len(EVIDENCE_SETS["cepstral"])) and np.array_equal(cep[:, : multi.shape[1]], multi)
+    assert np.isfinite(cep).all()
+    with pytest.raises(ValueError, match="32 px"):
+        cepstral_dips(np.zeros((1, 16, 16), np.uint8))
 
 
 def test_evidence_refuses_images_too_small_to_judge():

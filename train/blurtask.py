@@ -44,14 +44,14 @@ def blur_task_input_size(card: dict, requested: int) -> int:
     return size
 
 
-def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray, evidence_set: str = "multiscale") -> ModelConfig:
+def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray, evidence_set: str = "cepstral") -> ModelConfig:
     """`model_cfg` with the threshold basis and, for a blur task, tiles + blur evidence settings."""
     basis = threshold_basis(card)
     task = blur_task_of(card)
     if not task:
         return dataclasses.replace(model_cfg, blur_threshold_basis=basis)
-    if evidence_set == "multiscale" and int(card["image_size"]) < MULTISCALE_MIN_SIDE:
-        raise ValueError(f"the multiscale blur evidence needs squares of at least {MULTISCALE_MIN_SIDE} px; this dataset's "
+    if evidence_set != "basic" and int(card["image_size"]) < MULTISCALE_MIN_SIDE:
+        raise ValueError(f"the {evidence_set} blur evidence needs squares of at least {MULTISCALE_MIN_SIDE} px; this dataset's "
                          f"are {card['image_size']} px: rebuild it with a larger --image-size or train with "
                          "--blur-evidence-set basic")
     mean, std = fit_evidence_standardisation(train_gray, evidence_set)

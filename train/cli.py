@@ -64,7 +64,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="unfamiliar-image score fitted when training ends (default stages: early backbone "
                              "statistics + energy, energy for models without the image branch; none skips it)")
     parser.add_argument("--blur-evidence-set", choices=sorted(EVIDENCE_SETS),
-                        help="blur evidence of a blurred-vs-clear dataset's blur branch (default multiscale)")
+                        help="blur evidence of a blurred-vs-clear dataset's blur branch (default cepstral)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

@@ -78,9 +78,10 @@ class TrainConfig:
     # against photographs, noise and digits (README, "Unfamiliar images").
     ood_method: str = "stages"
     # Blur evidence for a blurred-vs-clear dataset's blur branch (`features.frequency.EVIDENCE_SETS`):
-    # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic" on dev folds of
-    # the training photos (README, "Blurred-vs-clear on real photographs"). Unused by other datasets.
-    blur_evidence_set: str = "multiscale"
+    # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic", and "cepstral"
+    # (multiscale + cepstral dips, for motion blur) beat "multiscale", on dev photos over 3 seeds
+    # (README, "Blurred-vs-clear on real photographs"). Unused by other datasets.
+    blur_evidence_set: str = "cepstral"
     seed: int = 0
     device: str = "auto"
     resume: bool = False

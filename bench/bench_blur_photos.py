@@ -1,8 +1,11 @@
 """Benchmark: blurred-vs-clear on real photographs, the trained model against two fitted thresholds.
 
-Builds the blurred-vs-clear folder from the photographs scikit-image and scikit-learn ship
-(`train.data.photos`: native-resolution crops, every other one blurred with a Gaussian, motion or
-defocus kernel at three strengths, split BY PHOTO so no scene is in both train and test), then
+Builds the blurred-vs-clear folder from real photographs (`train.data.photos`; `--pool wide`, the
+default: scikit-image's, scikit-learn's, matplotlib's and OpenCV's sample photos, `make photos`
+installs the last; `--pool bundled`: the first two only): native-resolution crops cut where the
+photo has detail and is in focus (`--anywhere` drops that rule), every other one blurred with a
+Gaussian, motion or defocus kernel at three strengths, split BY PHOTO so no scene is in both train
+and test (per source group, so a seed holds out the same bundled photos in either pool), then
 follows the README's workflow exactly (`blurfuse data` on the folder, `blurfuse train --recipe
 blur-task`), and scores the held-out photos' crops three ways in the same run:
 
@@ -20,7 +23,9 @@ table scores. Recipes are compared that way over seeds; the plain run (test phot
 ships. Photos soft at their own resolution are left out (`train.data.photos.is_soft`) unless
 `--include-soft`.
 
-    .venv/bin/python bench/bench_blur_photos.py [--dev] [--seed 0] [--set=--blur-evidence-set=basic] [--out FILE.md]
+    make photos
+    .venv/bin/python bench/bench_blur_photos.py [--dev] [--seed 0] [--pool wide|bundled] [--anywhere]
+        [--set=--blur-evidence-set=multiscale] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -66,8 +71,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dev", action="store_true", help="score dev photos split off the training photos; never the test photos")
     parser.add_argument("--include-soft", action="store_true", help="keep photos that are soft at their own resolution")
-    parser.add_argument("--pool", choices=PHOTO_POOLS, default="bundled",
+    parser.add_argument("--pool", choices=PHOTO_POOLS, default="wide",
                         help="bundled: scikit-image's and scikit-learn's photos; wide: also OpenCV's samples (make photos)")
+    parser.add_argument("--anywhere", action="store_true",
+                        help="cut crops without the detail and focus rules (flat and out-of-focus crops kept)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra `blurfuse train` option, e.g. --set=--epochs=4")
     parser.add_argument("--out", type=Path, help="also write the table here (markdown)")
     args = parser.parse_args()
@@ -81,7 +88,8 @@ def main() -> int:
         if args.dev:  # the test photos never enter a dev run
             photos, split_seed = training_photo_groups(photos, args.test_share, args.seed), args.seed + 1000
         crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
-                                       test_share=args.test_share, seed=split_seed, photos=photos)
+                                       test_share=args.test_share, seed=split_seed, photos=photos,
+                                       anywhere=args.anywhere)
         truth = np.array([c.label == BLURRED for c in crops])
         train = np.array([c.split == "train" for c in crops])
         verdicts, thresholds = fitted_verdicts(baseline_scores(root, crops), truth, train)
@@ -93,7 +101,8 @@ def main() -> int:
         side = "dev" if args.dev else "test"
         text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(held_out)} photos, "
                 f"{len(test)} {side} crops from {len(held_out)} other photos ({', '.join(held_out)}); {args.crop} px crops, "
-                f"seed {args.seed}{', options ' + ' '.join(args.extra) if args.extra else ''}\n"
+                f"seed {args.seed}, {args.pool} pool{', crops anywhere' if args.anywhere else ''}"
+                f"{', options ' + ' '.join(args.extra) if args.extra else ''}\n"
                 f"soft at their own resolution: {', '.join(p.name for p in soft) or 'none'} ({'kept' if args.include_soft else 'left out'})\n"
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"

@@ -175,13 +175,14 @@ def crop_detail(gray: np.ndarray) -> float:
     return float(np.abs(pixels - cv2.GaussianBlur(pixels, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)).mean())
 
 
-def _detailed_position(gray: np.ndarray, crop: int, rng: np.random.Generator, photo: str) -> tuple[int, int]:
-    """A random top-left corner whose sharp crop has at least `MIN_DETAIL` and is not soft."""
+def _detailed_position(gray: np.ndarray, crop: int, rng: np.random.Generator, photo: str,
+                       anywhere: bool = False) -> tuple[int, int]:
+    """A random top-left corner whose sharp crop has at least `MIN_DETAIL` and is not soft (any, with `anywhere`)."""
     h, w = gray.shape
     for _ in range(POSITION_TRIES):
         y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
         square = gray[y : y + crop, x : x + crop]
-        if crop_detail(square) >= MIN_DETAIL and not is_soft_gray(square):
+        if anywhere or (crop_detail(square) >= MIN_DETAIL and not is_soft_gray(square)):
             return y, x
     raise ValueError(f"{photo}: no {crop} px crop that is in focus with detail >= {MIN_DETAIL} gray levels "
                      f"in {POSITION_TRIES} tries")
@@ -192,7 +193,7 @@ def _blur_schedule() -> list[tuple[str, str, float]]:
 
 
 def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int, rng: np.random.Generator,
-                offset: int = 0) -> list[tuple[Crop, np.ndarray]]:
+                offset: int = 0, anywhere: bool = False) -> list[tuple[Crop, np.ndarray]]:
     """`count` crops of one photo, where it has detail and is in focus: even ones sharp, odd ones blurred (kind/strength cycling)."""
     h, w = image.shape[:2]
     if min(h, w) < crop:
@@ -202,7 +203,7 @@ def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int
     blurred_copies: dict[tuple[str, float], np.ndarray] = {}
     out = []
     for i in range(count):
-        y, x = _detailed_position(gray, crop, rng, photo)
+        y, x = _detailed_position(gray, crop, rng, photo, anywhere)
         if i % 2 == 0:
             source, meta = image, ("", "none", 0.0)
         else:
@@ -221,9 +222,10 @@ def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int
 
 def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_photo: int = 24, test_share: float = 0.3,
                            seed: int = 0, photos: Mapping[str, list[Path]] | list[Path] | None = None,
-                           force: bool = False) -> list[Crop]:
+                           force: bool = False, anywhere: bool = False) -> list[Crop]:
     """Write the folder (atomically) and return every crop's record, train first. Each photo's
-    crops come from its own seeded generator, so they do not depend on which other photos the pool has."""
+    crops come from its own seeded generator, so they do not depend on which other photos the pool has.
+    `anywhere` cuts crops without the detail and focus rules (to measure what they change)."""
     splits = split_photo_groups(photos if photos is not None else sample_photo_groups(), test_share, seed)
     crops: list[Crop] = []
     with atomic_directory(Path(root), force=force) as tmp:
@@ -233,7 +235,8 @@ def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_p
             for k, path in enumerate(splits[split]):
                 image = load_image(path)
                 rng = np.random.default_rng([seed + 1, zlib.crc32(path.name.encode())])
-                for info, pixels in photo_crops(image, path.name, split, crop, crops_per_photo, rng, offset=k):
+                for info, pixels in photo_crops(image, path.name, split, crop, crops_per_photo, rng, offset=k,
+                                                   anywhere=anywhere):
                     ok, png = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
                     if not ok:
                         raise OSError(f"could not encode {info.path}")

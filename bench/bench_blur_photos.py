@@ -82,7 +82,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-blur-photos-") as tmp:
         work = Path(tmp)
         root = work / "photos"
-        every_photo, sharp = sample_photo_groups(args.pool, include_soft=True), sample_photo_groups(args.pool)
+        try:
+            every_photo, sharp = sample_photo_groups(args.pool, include_soft=True), sample_photo_groups(args.pool)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         soft = [p for name, paths in every_photo.items() for p in paths if p not in sharp[name]]  # judged once
         photos, split_seed = (every_photo if args.include_soft else sharp), args.seed
         if args.dev:  # the test photos never enter a dev run

@@ -111,6 +111,9 @@ def main() -> int:
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"
                 f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns, side) + "\n")
+        per_photo = ", ".join(f"{name} {100 * np.mean([ok for c, ok in zip(test, model == truth[~train]) if c.photo == name]):.1f} %"
+                              for name in held_out)
+        text += f"\nmodel accuracy per {side} photo: {per_photo}\n"
         if len(photos) > 1:  # the bundled photos' rows alone compare with a --pool bundled run of the same seed
             bundled = {p.name for p in photos["bundled"]}
             mask = np.array([c.photo in bundled for c in test])

@@ -164,7 +164,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "logit_adjust_tau": 0.0,
         "blur_augment": 0.0,
         "epochs": 16,
-        "samples_per_epoch": 384,
+        # 768, not 384: with the wide photo pool (24 training photos) twice the steps won on dev photos
+        # (99.0 % against 98.1 %, 3 seeds); 1536 was no better (99.1 %) and slower.
+        "samples_per_epoch": 768,
         "batch_size": 32,
         "lr": 3e-3,
         "warmup_fraction": 0.1,

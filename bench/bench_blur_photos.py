@@ -63,7 +63,7 @@ def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int,
     return model_verdicts(work / "run", test_paths), seconds
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops-per-photo", type=int, default=48)
     parser.add_argument("--crop", type=int, default=128, help="crop side in px, at native resolution")
@@ -77,20 +77,31 @@ def main() -> int:
                         help="cut crops without the detail and focus rules (flat and out-of-focus crops kept)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra `blurfuse train` option, e.g. --set=--epochs=4")
     parser.add_argument("--out", type=Path, help="also write the table here (markdown)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def choose_photos(args: argparse.Namespace) -> tuple[dict[str, list[Path]], list[Path], int]:
+    """The photo groups to build from, the soft photos left out, and the seed that splits them.
+    Softness is judged once; a dev run never sees the seed's test photos."""
+    every_photo, sharp = sample_photo_groups(args.pool, include_soft=True), sample_photo_groups(args.pool)
+    soft = [p for name, paths in every_photo.items() for p in paths if p not in sharp[name]]
+    photos, split_seed = (every_photo if args.include_soft else sharp), args.seed
+    if args.dev:
+        photos, split_seed = training_photo_groups(photos, args.test_share, args.seed), args.seed + 1000
+    return photos, soft, split_seed
+
+
+def main() -> int:
+    args = parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-blur-photos-") as tmp:
         work = Path(tmp)
         root = work / "photos"
         try:
-            every_photo, sharp = sample_photo_groups(args.pool, include_soft=True), sample_photo_groups(args.pool)
+            photos, soft, split_seed = choose_photos(args)
         except FileNotFoundError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        soft = [p for name, paths in every_photo.items() for p in paths if p not in sharp[name]]  # judged once
-        photos, split_seed = (every_photo if args.include_soft else sharp), args.seed
-        if args.dev:  # the test photos never enter a dev run
-            photos, split_seed = training_photo_groups(photos, args.test_share, args.seed), args.seed + 1000
         crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
                                        test_share=args.test_share, seed=split_seed, photos=photos,
                                        anywhere=args.anywhere)

@@ -44,6 +44,19 @@ def test_temperature_keeps_every_argmax_and_a_calibrated_model_keeps_t_near_one(
     assert np.allclose(softmax(z, 2.0).sum(1), 1.0) and np.allclose(softmax(z * 2.0, 2.0), softmax(z))
 
 
+def test_without_a_held_out_mistake_the_temperature_stays_one_instead_of_sharpening_to_certainty():
+    from fusion.calibration import TEMPERATURE_BOUNDS, calibrate_logits, fit_temperature
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 40)
+    logits = np.where(np.eye(2)[labels] == 1, 2.0, -2.0) + rng.normal(0, 0.3, (40, 2))  # every answer right
+    assert fit_temperature(logits, labels) == pytest.approx(TEMPERATURE_BOUNDS[0], rel=1e-3)  # the degenerate fit
+    result = calibrate_logits(logits, labels, "val")
+    assert result.temperature == 1.0 and not result.fitted and result.nll_after == result.nll_before
+    labels[0] = 1 - labels[0]  # one mistake: the fit is informative again
+    assert calibrate_logits(logits, labels, "val").fitted
+
+
 def test_ece_and_reliability_bins_by_hand():
     # Two images at confidence 0.9 (one right), one at 0.55 (right): bins 13 and 8 of 15.
     p = np.array([[0.9, 0.1], [0.9, 0.1], [0.45, 0.55]])

@@ -1,8 +1,8 @@
 """A blurred-vs-clear folder made from real photographs available offline.
 
-Why scikit-image's and scikit-learn's photos first: they are on every machine that installs the project (no download), they are real
-camera photographs of varied scenes (people, animals, food, texture, space, a retina, text), and
-there are enough of them to hold whole photos out for testing. Synthetic test patterns
+Why scikit-image's and scikit-learn's photos first: they are on every machine that installs the
+project (no download), they are real camera photographs of varied scenes (people, animals, food,
+texture, space, a retina, text), and there are enough of them to hold whole photos out for testing. Synthetic test patterns
 (chessboard, colour wheel, logo, phantom), the silhouette (horse), the tiny ones and the photo that
 is already motion-blurred (clock_motion) are left out; of the stereo pair only the left view is used.
 Photos that are soft at their own resolution are left out too, by a rule fixed before any model was
@@ -194,7 +194,8 @@ def _blur_schedule() -> list[tuple[str, str, float]]:
 
 def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int, rng: np.random.Generator,
                 offset: int = 0, anywhere: bool = False) -> list[tuple[Crop, np.ndarray]]:
-    """`count` crops of one photo, where it has detail and is in focus: even ones sharp, odd ones blurred (kind/strength cycling)."""
+    """`count` crops of one photo, where it has detail and is in focus: even ones sharp, odd ones
+    blurred (kind and strength cycling from `offset`)."""
     h, w = image.shape[:2]
     if min(h, w) < crop:
         raise ValueError(f"{photo} is {w}x{h}, smaller than the {crop} px crop")
@@ -223,8 +224,10 @@ def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int
 def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_photo: int = 24, test_share: float = 0.3,
                            seed: int = 0, photos: Mapping[str, list[Path]] | list[Path] | None = None,
                            force: bool = False, anywhere: bool = False) -> list[Crop]:
-    """Write the folder (atomically) and return every crop's record, train first. Each photo's
-    crops come from its own seeded generator, so they do not depend on which other photos the pool has.
+    """Write the folder (atomically) and return every crop's record, train first. Each photo's crop
+    positions come from its own seeded generator, so they do not depend on the other photos of the
+    pool; the blur kinds cycle from the photo's place in its split, which the source groups keep
+    for the bundled photos (they come first).
     `anywhere` cuts crops without the detail and focus rules (to measure what they change)."""
     splits = split_photo_groups(photos if photos is not None else sample_photo_groups(), test_share, seed)
     crops: list[Crop] = []

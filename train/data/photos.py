@@ -30,8 +30,9 @@ answer could only be guessed. A position is drawn again when the lightest blur o
 change its sharp pixels by less than `MIN_DETAIL` (half a gray level on average: after 8-bit
 rounding most pixels keep their value), or when the sharp crop is soft by the photo rule above
 (`is_soft_gray`). Both rules look at the sharp pixels only, the same for both labels, and were
-fixed from dev crops (sky of china.jpg labelled Blurred; bokeh of squirrel_cls.jpg and the soft
-parts of fruits.jpg labelled Undistorted) before any test score. Every other crop comes from a
+fixed from seed 0's training-side photos before any test score (sky of china.jpg labelled Blurred
+among the dev mistakes; sharp crops of fruits.jpg, stuff.jpg and squirrel_cls.jpg, photos with
+out-of-focus regions, failing in a leave-one-photo-out regression). Every other crop comes from a
 blurred copy, with kind and strength cycling through `STRENGTHS`. Photos, not crops, are split into train and test:
 no scene is on both sides. The layout is the one `blurfuse data --dataset folder` reads:
 `ROOT/{train,test}/{Blurred,Undistorted}/NAME.png`, plus `ROOT/crops.csv` saying where each crop

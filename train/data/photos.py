@@ -155,11 +155,9 @@ def split_photos(paths: list[Path], test_share: float, seed: int) -> dict[str, l
     return {"test": [paths[i] for i in sorted(order[:n_test])], "train": [paths[i] for i in sorted(order[n_test:])]}
 
 
-def split_photo_groups(groups: Mapping[str, list[Path]] | list[Path], test_share: float,
-                       seed: int) -> dict[str, list[Path]]:
-    """`split_photos` on each source group with the same seed, the sides joined (a plain list is one group)."""
-    parts = [split_photos(list(paths), test_share, seed)
-             for paths in (groups.values() if isinstance(groups, Mapping) else [groups])]
+def split_photo_groups(groups: Mapping[str, list[Path]], test_share: float, seed: int) -> dict[str, list[Path]]:
+    """`split_photos` on each source group with the same seed, the sides joined."""
+    parts = [split_photos(list(paths), test_share, seed) for paths in groups.values()]
     return {side: [p for part in parts for p in part[side]] for side in ("test", "train")}
 
 
@@ -223,7 +221,7 @@ def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int
 
 
 def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_photo: int = 24, test_share: float = 0.3,
-                           seed: int = 0, photos: Mapping[str, list[Path]] | list[Path] | None = None,
+                           seed: int = 0, photos: Mapping[str, list[Path]] | None = None,
                            force: bool = False, anywhere: bool = False) -> list[Crop]:
     """Write the folder (atomically) and return every crop's record, train first. Each photo's crop
     positions come from its own seeded generator, so they do not depend on the other photos of the

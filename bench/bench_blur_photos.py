@@ -111,8 +111,10 @@ def main() -> int:
         test = [c for c in crops if c.split == "test"]
         model, seconds = train_and_predict(root, work, [root / c.path for c in test], args.seed, args.extra,
                                            args.crop)
+        held_truth = truth[~train]
         columns = {"model": model, "laplacian": verdicts["laplacian"][~train], "fft": verdicts["fft"][~train]}
         held_out = sorted({c.photo for c in test})
+        photo_of = np.array([c.photo for c in test])
         side = "dev" if args.dev else "test"
         text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(held_out)} photos, "
                 f"{len(test)} {side} crops from {len(held_out)} other photos ({', '.join(held_out)}); {args.crop} px crops, "
@@ -121,14 +123,13 @@ def main() -> int:
                 f"soft at their own resolution: {', '.join(p.name for p in soft) or 'none'} ({'kept' if args.include_soft else 'left out'})\n"
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
                 f"FFT ratio {thresholds['fft']:.4f}\n"
-                f"training time ({'blurfuse train --recipe blur-task'}): {seconds:.0f} s\n\n" + accuracy_table(test, truth[~train], columns, side) + "\n")
-        per_photo = ", ".join(f"{name} {100 * np.mean([ok for c, ok in zip(test, model == truth[~train]) if c.photo == name]):.1f} %"
-                              for name in held_out)
+                f"training time (blurfuse train --recipe blur-task): {seconds:.0f} s\n\n" + accuracy_table(test, held_truth, columns, side) + "\n")
+        model_right = model == held_truth
+        per_photo = ", ".join(f"{name} {100 * model_right[photo_of == name].mean():.1f} %" for name in held_out)
         text += f"\nmodel accuracy per {side} photo: {per_photo}\n"
         if len(photos) > 1:  # the bundled photos' rows alone compare with a --pool bundled run of the same seed
-            bundled = {p.name for p in photos["bundled"]}
-            mask = np.array([c.photo in bundled for c in test])
-            cells = ", ".join(f"{name} {100 * (v[mask] == truth[~train][mask]).mean():.1f} %" for name, v in columns.items())
+            mask = np.isin(photo_of, [p.name for p in photos["bundled"]])
+            cells = ", ".join(f"{name} {100 * (v[mask] == held_truth[mask]).mean():.1f} %" for name, v in columns.items())
             text += f"\n{side} crops of the bundled photos only ({int(mask.sum())}): {cells}\n"
     print(text)
     if args.out:

@@ -114,9 +114,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     result, settings = fit_run_held_out(args.model, args.data, args.ood_method, args.keep, progress=not args.no_progress,
                                         temperature_split=args.split, batch_size=args.batch_size)
-    source = (f"fitted on {result.split} ({result.n_images} images)" if result.fitted else
-              f"kept at 1: the {result.n_images} {result.split} images hold no mistake to fit it on")
-    print(f"temperature {result.temperature:.4f} {source}: NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, "
+    print(f"temperature {result.temperature:.4f} {result.source}: NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, "
           f"ECE {100 * result.ece_before:.2f} % -> {100 * result.ece_after:.2f} %")
     if settings is not None:
         print(describe_settings(settings))

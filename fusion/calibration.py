@@ -145,6 +145,13 @@ class CalibrationResult:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def source(self) -> str:
+        """Where T came from, for the train log and the calibrate CLI alike."""
+        if self.fitted:
+            return f"fitted on {self.split} ({self.n_images} images)"
+        return f"kept at 1: the {self.n_images} {self.split} images hold no mistake to fit it on"
+
 
 def calibrate_logits(logits: Any, labels: Any, split: str) -> CalibrationResult:
     """Fit T on held-out logits and measure NLL and ECE before and after.

@@ -53,6 +53,7 @@ def test_without_a_held_out_mistake_the_temperature_stays_one_instead_of_sharpen
     assert fit_temperature(logits, labels) == pytest.approx(TEMPERATURE_BOUNDS[0], rel=1e-3)  # the degenerate fit
     result = calibrate_logits(logits, labels, "val")
     assert result.temperature == 1.0 and not result.fitted and result.nll_after == result.nll_before
+    assert result.source == "kept at 1: the 40 val images hold no mistake to fit it on"
     labels[0] = 1 - labels[0]  # one mistake: the fit is informative again
     assert calibrate_logits(logits, labels, "val").fitted
 

@@ -321,10 +321,7 @@ def fit_held_out(ctx: EpochContext, out: Path) -> None:
     fitted, settings = fit_temperature_and_ood(out, predictor, ctx.data.val.images, ctx.data.val.labels,
                                                ctx.data.train.images, ctx.data.train.labels,
                                                ood_method=ctx.config.ood_method, seed=ctx.config.seed)
-    if fitted.fitted:
-        log.info("temperature %.3f fitted on val: ECE %.4f -> %.4f", fitted.temperature, fitted.ece_before, fitted.ece_after)
-    else:
-        log.info("temperature kept at 1: the %d val images hold no mistake to fit it on", fitted.n_images)
+    log.info("temperature %.3f %s: ECE %.4f -> %.4f", fitted.temperature, fitted.source, fitted.ece_before, fitted.ece_after)
     if settings is not None:
         log.info("%s", describe_settings(settings))
 

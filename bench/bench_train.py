@@ -8,7 +8,7 @@ markdown table.
 
     .venv/bin/python bench/bench_train.py --data data/fmnist-lt-blur-v1 [--budget-scale 0.1] [--out bench/results/train.md]
 
-A variant of the default recipe (the README's table of what was tried) is one option per change:
+A variant of the default recipe (docs/RESULTS.md's table of what was tried) is one option per change:
 
     .venv/bin/python bench/bench_train.py --no-baselines --set rebalance_from_epoch=1 --set blur_augment=0.3
 """

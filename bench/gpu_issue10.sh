@@ -4,7 +4,7 @@
 # GPU-sized recipe. Everything stops by itself before BUDGET_S seconds (each sweep has its own
 # --time-budget-s and writes partial results after every run).
 #
-#   OUT=/tmp/gpu BUDGET_S=540 bash bench/gpu_issue10.sh      # on the GPU machine (see README "GPU")
+#   OUT=/tmp/gpu BUDGET_S=540 bash bench/gpu_issue10.sh      # on the GPU machine (see docs/RESULTS.md, "Training cost")
 #   OUT=/tmp/dry BUDGET_S=200 DEVICE=cpu DRY=1 bash bench/gpu_issue10.sh   # a seconds-long dry run
 #
 # Needs: .devcarry/fmnist/*.gz (Fashion-MNIST IDX files), .devcarry/whl/*.whl (offline lite0

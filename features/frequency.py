@@ -11,7 +11,7 @@ Ratios cancel much of the scene: blur removes high frequencies *relative* to the
 
 are scene-tolerant complements of the absolute score. The "multiscale" evidence set adds two more
 families that the few hundred photos of a blurred-vs-clear folder can fit (chosen on dev folds of the
-training photos, README "Blurred-vs-clear on real photographs"):
+training photos, docs/RESULTS.md "Blurred-vs-clear on real photographs"):
 
 - `lag_energy_ratios`: log of the energy of 1-px differences over that of 2-px differences (and
   2 px over 4 px) along four directions. White noise and sharp detail give about 0, a smooth

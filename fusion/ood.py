@@ -12,7 +12,7 @@ Three scores (`ModelConfig.ood["method"]`):
   background no Fashion-MNIST image has can still land confidently in a class (energy alone:
   AUROC 0.87 for photographs on the default model); early feature statistics keep exactly that
   (Lee et al., 2018, use several layers for the same reason). Chosen on the dev split among
-  pre-declared stage sets (README, "Unfamiliar images").
+  pre-declared stage sets (docs/RESULTS.md, "Unfamiliar images").
 - ``mahalanobis`` (Lee et al., 2018): the smallest Mahalanobis distance of the fused embedding to a
   class mean, under one covariance shared by the classes.
 - ``energy`` (Liu et al., 2020): minus the log-sum-exp of the class logits; needs nothing stored.

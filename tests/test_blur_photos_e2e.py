@@ -6,7 +6,7 @@ Blurred/ + Undistorted/ folder, and run through `blurfuse data` and `blurfuse tr
 blur-task`. The trained model must then be right more often on the held-out photos' crops than a
 variance-of-Laplacian threshold fitted on the same training crops: a blur tool that loses to the
 one-line baseline has no reason to exist. The set and the recipe are bench/bench_blur_photos.py's
-with `--pool bundled --seed 0` (128 px crops, 48 per photo): the README's bundled split 0, asserted.
+with `--pool bundled --seed 0` (128 px crops, 48 per photo): docs/RESULTS.md's bundled split 0, asserted.
 The bench's default wide pool needs Debian's opencv-doc, which `make test` does not install.
 """
 
@@ -64,6 +64,6 @@ def test_trained_model_beats_the_fitted_laplacian_on_held_out_photos(photo_run):
     laplacian = (verdicts["laplacian"][~train] == truth[~train]).mean()
 
     model = (model_verdicts(run, [root / c.path for c in crops if c.split == "test"]) == truth[~train]).mean()
-    # Measured: 100.0 % against 89.6 % (README); the margins leave room for thread-order noise.
+    # Measured: 100.0 % against 89.6 % (docs/RESULTS.md); the margins leave room for thread-order noise.
     assert model >= laplacian + 0.05, f"model {model:.3f} vs fitted Laplacian {laplacian:.3f} on held-out photos"
-    assert model >= 0.95, f"model {model:.3f} on held-out photos, README measured 1.000"
+    assert model >= 0.95, f"model {model:.3f} on held-out photos, docs/RESULTS.md measured 1.000"

@@ -133,7 +133,7 @@ def test_noise_is_flagged_photographs_score_as_unfamiliar_and_test_images_mostly
     """What a model trained for seconds can honestly show: noise is flagged, photographs score above
     Fashion-MNIST test images (AUROC), and about 95 % of test images pass. Its score is Mahalanobis
     (fitted by the previous test): for a model this weak its logits carry too little for the energy
-    score, which is the default because it measured better on a properly trained model (README,
+    score, which is the default because it measured better on a properly trained model (docs/RESULTS.md,
     bench/bench_ood.py)."""
     from fusion.predictor import Predictor
     from train.data.photos import sample_photo_paths

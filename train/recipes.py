@@ -2,8 +2,8 @@
 
 `TrainConfig`'s field defaults ARE the `default` recipe (what `make run` trains, sized for a 2-core
 CPU with no GPU); every other recipe is a short list of overrides of it, so a default changed here
-changes every recipe that does not say otherwise, and nothing can disagree with it. The README's
-experiments table holds the measurements behind these choices.
+changes every recipe that does not say otherwise, and nothing can disagree with it. docs/RESULTS.md
+(recipe comparison, history) holds the measurements behind these choices.
 
 A config is frozen: values derived during a run (the data card's blur settings, the best epoch)
 travel in their own objects, never written back into the config.
@@ -38,7 +38,7 @@ class TrainConfig:
     branches: tuple[str, ...] = ("rgb", "edge", "blur")
     # Balanced Softmax (Ren et al., 2020): natural sampling, and logit adjustment (tau = 1) against
     # the natural prior supplies the whole rare-class margin. Chosen on dev over 3 seeds against the
-    # earlier default (deferred square-root sampling + logit adjustment): README, "Recipe comparison".
+    # earlier default (deferred square-root sampling + logit adjustment): docs/RESULTS.md, "Recipe comparison on dev".
     # "sqrt" / "inverse" / "effective" re-sample instead (from `rebalance_from_epoch` on).
     sampler: str = "none"
     sampler_beta: float = DEFAULT_BETA
@@ -75,12 +75,12 @@ class TrainConfig:
     # Score that tells unfamiliar inputs apart, fitted on the best checkpoint when training ends
     # (fusion.ood): "stages" (early backbone statistics + energy; energy for a model without the
     # image branch), "energy", "mahalanobis", or "none" to skip. Stages was chosen on the dev split
-    # against photographs, noise and digits (README, "Unfamiliar images").
+    # against photographs, noise and digits (docs/RESULTS.md, "Unfamiliar images").
     ood_method: str = "stages"
     # Blur evidence for a blurred-vs-clear dataset's blur branch (`features.frequency.EVIDENCE_SETS`):
     # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic", and "cepstral"
     # (multiscale + cepstral dips, for motion blur) beat "multiscale", on dev photos over 3 seeds
-    # (README, "Blurred-vs-clear on real photographs"). Unused by other datasets.
+    # (docs/RESULTS.md, "Blurred-vs-clear on real photographs"). Unused by other datasets.
     blur_evidence_set: str = "cepstral"
     seed: int = 0
     device: str = "auto"
@@ -149,7 +149,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "patience": 5,
     },
     # Blurred-vs-clear photographs (a Blurred/ + Undistorted/ folder, a few hundred photos). Measured on
-    # held-out photos (README, "Blurred-vs-clear on real photographs"): with so few scenes, the
+    # held-out photos (docs/RESULTS.md, "Blurred-vs-clear on real photographs"): with so few scenes, the
     # ImageNet branch learns the scenes, not the blur, and loses to a fitted Laplacian threshold;
     # the blur branch alone (Laplacian, multi-scale and FFT evidence at native resolution, passed
     # straight to the classifier beside its MLP) beats it and trains in seconds. Fresh blurs that

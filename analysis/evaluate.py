@@ -13,6 +13,7 @@ import numpy as np
 
 from analysis.table import PredictionTable
 from train.data.splits import SPLITS
+from fusion.defaults import DEFAULT_BATCH_SIZE
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Evaluation:
     ood_scores: np.ndarray | None = None  # (N,) out-of-distribution score per image; None without one
 
 
-def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size: int = 256,
+def evaluate_split(predictor: Any, dataset: Any, split: str = "test", batch_size: int = DEFAULT_BATCH_SIZE,
                    progress: bool = True) -> Evaluation:
     """Run `predictor` on every image of `split` and join the answers with the manifest truth."""
     if split not in SPLITS:

@@ -11,9 +11,9 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.calibration import before_after_rows
+from analysis.calibration_report import before_after_rows
 from analysis.robustness import robustness_rows
-from analysis.unfamiliar import ood_rows
+from analysis.ood_report import ood_rows
 from analysis.summary import pct
 from features.png import png_data_uri
 

@@ -21,16 +21,17 @@ import numpy as np
 
 from analysis import plots
 from analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
-from analysis.calibration import reliability_figure, temperature_section
+from analysis.calibration_report import reliability_figure, temperature_section
 from analysis.evaluate import Evaluation, evaluate_split
 from analysis.measure import compute_metrics
 from analysis.render import FigureRef, build_tables, render_html, render_markdown
 from analysis.robustness import robustness_figure
 from analysis.summary import summarize
-from analysis.unfamiliar import ood_figure, ood_section
+from analysis.ood_report import ood_figure, ood_section
 from analysis.table import write_predictions_csv
 from features import DEFAULT_BLUR_THRESHOLD
 from features.atomic import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
+from fusion.defaults import DEFAULT_BATCH_SIZE
 
 GALLERY_SIZE = 12
 
@@ -61,7 +62,7 @@ def make_report(
     split: str = "test",
     out: str | os.PathLike | None = None,
     force: bool = False,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,

@@ -22,6 +22,7 @@ from tqdm import tqdm  # noqa: E402
 
 from features.groups import per_class_recall  # noqa: E402
 from features.kernels import BLUR_KINDS, degrade  # noqa: E402
+from fusion.defaults import DEFAULT_BATCH_SIZE
 
 # (kind, strengths): beyond the training ranges for the training kinds, and two kinds never trained on.
 CONDITIONS: tuple[tuple[str, tuple[float, ...]], ...] = (
@@ -70,7 +71,7 @@ def _degrade_all(images: np.ndarray, kind: str, param: float, rng: np.random.Gen
 
 
 def robustness_sweep(predictor: Any, dataset: Any, split: str = "test", n_images: int = DEFAULT_IMAGES,
-                     seed: int = DEFAULT_SEED, batch_size: int = 256, progress: bool = True) -> dict[str, Any]:
+                     seed: int = DEFAULT_SEED, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> dict[str, Any]:
     """metrics.json["robustness"]: the clean figure and one row per (kind, strength)."""
     images, labels = sharp_subset(dataset, split, n_images, seed)
     rng = np.random.default_rng(seed + 1)

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
+from bench.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from train.data.photos import (BLURRED, PHOTO_POOLS, make_blur_photo_folder, sample_photo_groups,  # noqa: E402
                                training_photo_groups)

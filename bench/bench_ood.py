@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.metrics import ood_auroc  # noqa: E402
-from analysis.unfamiliar import ood_sets  # noqa: E402
+from analysis.ood_report import ood_sets  # noqa: E402
 from fusion.config import OOD_METHODS  # noqa: E402
 from fusion.ood import image_scores, ood_scores  # noqa: E402
 from fusion.ood_store import fit_ood  # noqa: E402

@@ -76,7 +76,7 @@ def main() -> None:
 
 def default_run(folder: Path) -> Path:
     """A checkpoint of the default model config (random head, offline backbone weights)."""
-    from features.pipeline import FeatureConfig
+    from features.extract import FeatureConfig
     from fusion.checkpoint import save_checkpoint
     from fusion.config import ModelConfig
     from fusion.model import create_model
@@ -95,7 +95,7 @@ def latency_rows(predictor, images: list[np.ndarray], repeats: int, warmup: int)
     import torch
 
     from features.image import load_image
-    from features.pipeline import compute_features
+    from features.extract import compute_features
     from fusion.preprocess import model_inputs
 
     arrays = [load_image(im) for im in images]

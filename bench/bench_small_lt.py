@@ -27,10 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.cli import parse_overrides  # noqa: E402
-from analysis.paired import mean_std  # noqa: E402
+from train.experiments.paired import mean_std  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from features.groups import group_recall, per_class_recall  # noqa: E402
-from train.baselines import (fit_logistic_regression, fit_small_cnn, predict_logistic_regression,  # noqa: E402
+from bench.baselines import (fit_logistic_regression, fit_small_cnn, predict_logistic_regression,  # noqa: E402
                              predict_small_cnn)
 
 COUNTS = (25, 25, 550, 60, 60, 60, 60, 550, 550, 550)  # Fashion-MNIST class order: T-shirt/top, Trouser, ...

@@ -29,7 +29,7 @@ from features import FeatureConfig, compute_features  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from features.groups import group_recall, nanmean, per_class_recall  # noqa: E402
 from fusion.predictor import Predictor  # noqa: E402
-from train.baselines import (fit_logistic_regression, fit_small_cnn, predict_logistic_regression,  # noqa: E402
+from bench.baselines import (fit_logistic_regression, fit_small_cnn, predict_logistic_regression,  # noqa: E402
                              predict_small_cnn)
 from train.data.dataset_dir import read_dataset  # noqa: E402
 from train.fit import train_model  # noqa: E402

@@ -13,17 +13,17 @@ import sys
 from typing import Sequence
 
 from blurfuse import __version__
-
-
-class CLIError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
+from blurfuse.errors import CLIError
 
 
 def build_parser() -> argparse.ArgumentParser:
     from analysis import cli as analysis_cli
-    from blurfuse import pipeline
+    from blurfuse import main_job
     from fusion import cli as fusion_cli
+    from train import calibrate_command
     from train import cli as train_cli
+    from train.data import cli as data_cli
+    from train.experiments import commands as experiment_commands
 
     try:
         from web import cli as web_cli
@@ -36,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"blurfuse {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    # `blurfuse run` composes the other subcommands through this same parser; handing it the
+    # factory keeps main_job from importing this module back.
+    parser.set_defaults(build_parser=build_parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (train_cli, fusion_cli, analysis_cli, web_cli, pipeline):
+    for module in (data_cli, train_cli, calibrate_command, experiment_commands, fusion_cli, analysis_cli, web_cli, main_job):
         module.register(subparsers)
     return parser
 

@@ -17,7 +17,7 @@ from features.edges import (
 )
 from features.image import MAX_PIXELS, load_image, resize_square, to_gray
 from features.kernels import BLUR_KINDS, DEFAULT_BLUR_RANGES, BlurSpec, apply_blur, sample_blur_spec
-from features.pipeline import FeatureConfig, Features, compute_features
+from features.extract import FeatureConfig, Features, compute_features
 
 __all__ = [
     "BLUR_KINDS", "DEFAULT_BLUR_RANGES", "DEFAULT_BLUR_THRESHOLD", "EDGE_PATH_CANNY", "EDGE_PATH_HYSTERESIS",

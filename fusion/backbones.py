@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 import torch
 from torch import nn
+from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED
 
 PRETRAINED_CHOICES: tuple[str, ...] = ("offline", "hub", "none")
 # timm backbone -> (package holding its ImageNet weights, file inside the package)
@@ -50,7 +51,7 @@ def _is_counter(key: str) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # offline
-def offline_weights_path(name: str = "tf_efficientnet_lite0") -> Path:
+def offline_weights_path(name: str = DEFAULT_BACKBONE) -> Path:
     """Where the installed offline ImageNet weights for backbone `name` are."""
     package, filename = OFFLINE_WEIGHTS[name]
     spec = importlib.util.find_spec(package)
@@ -66,7 +67,7 @@ def offline_weights_path(name: str = "tf_efficientnet_lite0") -> Path:
     return path
 
 
-def offline_state_dict(model: nn.Module, name: str = "tf_efficientnet_lite0") -> "OrderedDict[str, torch.Tensor]":
+def offline_state_dict(model: nn.Module, name: str = DEFAULT_BACKBONE) -> "OrderedDict[str, torch.Tensor]":
     """The offline weights of backbone `name` renamed to `model`'s keys (the timm model of that name).
 
     Works for the full 1000-class model and for the headless feature extractor
@@ -237,8 +238,8 @@ def load_backbone_weights(model: nn.Module, state: Mapping[str, torch.Tensor], s
 
 # --------------------------------------------------------------------------------------------
 def create_backbone(
-    name: str = "tf_efficientnet_lite0",
-    pretrained: str = "offline",
+    name: str = DEFAULT_BACKBONE,
+    pretrained: str = DEFAULT_PRETRAINED,
     weights_path: str | os.PathLike | None = None,
 ) -> nn.Module:
     """A timm CNN without its classifier (`num_classes=0`): image -> pooled feature vector.

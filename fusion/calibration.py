@@ -8,16 +8,14 @@ never test). It keeps every argmax, so accuracy is unchanged; only the probabili
 `softmax` here is the one place a probability is made from logits: `Predictor` (and so the CLI,
 the web app, the API and the report) calls it with the checkpoint's temperature.
 
-numpy only for the maths; `calibrate_checkpoint` imports the Predictor and checkpoint I/O lazily.
+Only the maths, numpy alone: fitting a stored run lives in `fusion.run_fit` and `fusion.held_out`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,37 +168,3 @@ def calibrate_logits(logits: Any, labels: Any, split: str) -> CalibrationResult:
         nll_before=negative_log_likelihood(z, y), nll_after=negative_log_likelihood(z, y, t),
         ece_before=expected_calibration_error(softmax(z), y), ece_after=expected_calibration_error(softmax(z, t), y),
     )
-
-
-def calibrate_checkpoint(run_dir: str | os.PathLike, dataset: Any, split: str = "val", batch_size: int = 256,
-                         progress: bool = False) -> CalibrationResult:
-    """Fit the temperature of the checkpoint in `run_dir` on `split` of `dataset` and store it.
-
-    `dataset` is a `train.data.dataset_dir.DatasetDir` (duck-typed: fusion never imports train).
-    model.json is rewritten atomically with `temperature` and a `calibration` record; the weights
-    are untouched. Refitting starts from the raw logits, so calibrating twice gives the same T.
-    """
-    from fusion.predictor import Predictor
-
-    if split not in CALIBRATION_SPLITS:
-        raise ValueError(f"split must be one of {CALIBRATION_SPLITS} (held out, never test), got {split!r}")
-    run_dir = Path(run_dir)
-    run_dir = run_dir.parent if run_dir.suffix == ".json" else run_dir
-    predictor = Predictor.from_checkpoint(run_dir)
-    if list(predictor.config.class_names) != list(dataset.class_names):
-        raise ValueError(f"the model's classes {predictor.config.class_names} differ from the dataset's {dataset.class_names}")
-    images = dataset.load_images(split, progress=progress)
-    predictions = predictor.predict_batch(images, batch_size=batch_size, progress=progress)
-    return store_temperature(run_dir, np.stack([p.logits for p in predictions]), dataset.labels(split), split)
-
-
-def store_temperature(run_dir: str | os.PathLike, logits: Any, labels: Any, split: str) -> CalibrationResult:
-    """Fit the temperature on held-out raw logits (one row per image) and rewrite `model.json`
-    atomically with it; training calls this with the logits of the pass it also fits the OOD score on."""
-    from fusion.checkpoint import CONFIG_NAME, read_config
-    from features.atomic import atomic_write_text
-
-    result = calibrate_logits(logits, labels, split)
-    config = dataclasses.replace(read_config(run_dir), temperature=result.temperature, calibration=result.to_dict())
-    atomic_write_text(Path(run_dir) / CONFIG_NAME, config.to_json())
-    return result

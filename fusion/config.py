@@ -17,6 +17,7 @@ from typing import Any
 from features.groups import GROUPS
 
 from fusion.calibration import check_temperature
+from fusion.defaults import DEFAULT_BACKBONE
 
 # Out-of-distribution scores `fusion.ood` computes (here, so CLIs can list them without importing torch).
 OOD_METHODS: tuple[str, ...] = ("stages", "mahalanobis", "energy")
@@ -78,7 +79,7 @@ class ModelConfig:
     class_names: list[str]
     groups: list[str]
     train_counts: list[int]
-    backbone: str = "tf_efficientnet_lite0"
+    backbone: str = DEFAULT_BACKBONE
     input_size: int = 32
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -224,7 +225,7 @@ class ModelConfig:
 
     def features_config(self):
         """The `features.FeatureConfig` this model was trained with (threshold, edge settings)."""
-        from features.pipeline import FeatureConfig
+        from features.extract import FeatureConfig
 
         return FeatureConfig.from_dict(self.feature_config) if self.feature_config else FeatureConfig()
 

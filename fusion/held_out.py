@@ -9,14 +9,18 @@ validation split twice.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from fusion.calibration import CalibrationResult, store_temperature
+from features.atomic import atomic_write_text
+from fusion.calibration import CalibrationResult, calibrate_logits
+from fusion.checkpoint import CONFIG_NAME, read_config
 from fusion.ood import DEFAULT_KEEP, image_scores
+from fusion.defaults import DEFAULT_BATCH_SIZE
 
 
 def needs_train_images(method: str, branches: Sequence[str]) -> bool:
@@ -26,14 +30,13 @@ def needs_train_images(method: str, branches: Sequence[str]) -> bool:
     return method != "none" and resolve_method(method, branches) != "energy"
 
 
-def fit_held_out(run_dir: str | os.PathLike, predictor, val_images: Sequence[Any], val_labels: np.ndarray,
-                 train_images: Sequence[Any] = (), train_labels: np.ndarray | None = None, ood_method: str = "stages",
-                 keep: float = DEFAULT_KEEP, seed: int = 0, batch_size: int = 256, progress: bool = False,
-                 temperature: bool = True) -> tuple[CalibrationResult | None, dict | None]:
+def fit_temperature_and_ood(run_dir: str | os.PathLike, predictor, val_images: Sequence[Any], val_labels: np.ndarray,
+                            train_images: Sequence[Any] = (), train_labels: np.ndarray | None = None, ood_method: str = "stages",
+                            keep: float = DEFAULT_KEEP, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
+                            temperature: bool = True) -> tuple[CalibrationResult | None, dict | None]:
     """Fit and store the temperature (unless `temperature` is False: it was fitted on another
     held-out split) and, unless `ood_method` is "none", the OOD score of the run in `run_dir`
     (loaded as `predictor`); returns the calibration result and the OOD settings."""
-    from fusion.checkpoint import CONFIG_NAME, read_config
     from fusion.ood_store import fit_ood, ood_stages, resolve_method, write_ood
 
     method = ood_method if ood_method == "none" else resolve_method(ood_method, predictor.config.branches)
@@ -51,3 +54,12 @@ def fit_held_out(run_dir: str | os.PathLike, predictor, val_images: Sequence[Any
                               progress=progress, val=val)
     write_ood(run_dir, read_config(Path(run_dir) / CONFIG_NAME), settings, stats)  # re-read: it now holds the temperature
     return fitted, settings
+
+
+def store_temperature(run_dir: str | os.PathLike, logits: Any, labels: Any, split: str) -> CalibrationResult:
+    """Fit the temperature on held-out raw logits (one row per image) and rewrite `model.json`
+    atomically with it; training calls this with the logits of the pass it also fits the OOD score on."""
+    result = calibrate_logits(logits, labels, split)
+    config = dataclasses.replace(read_config(run_dir), temperature=result.temperature, calibration=result.to_dict())
+    atomic_write_text(Path(run_dir) / CONFIG_NAME, config.to_json())
+    return result

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from fusion.backbones import create_backbone
 from fusion.config import BRANCHES, ModelConfig, canonical_branches
+from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED
 
 
 class EdgeBranch(nn.Module):
@@ -63,9 +64,9 @@ class FusionNet(nn.Module):
     def __init__(
         self,
         num_classes: int,
-        backbone: str = "tf_efficientnet_lite0",
+        backbone: str = DEFAULT_BACKBONE,
         branches: Sequence[str] = BRANCHES,
-        pretrained: str = "offline",
+        pretrained: str = DEFAULT_PRETRAINED,
         backbone_weights: str | os.PathLike | None = None,
         edge_dim: int = 64,
         blur_dim: int = 16,
@@ -155,7 +156,7 @@ class FusionNet(nn.Module):
 
 
 def create_model(
-    cfg: ModelConfig, pretrained: str = "offline", backbone_weights: str | os.PathLike | None = None
+    cfg: ModelConfig, pretrained: str = DEFAULT_PRETRAINED, backbone_weights: str | os.PathLike | None = None
 ) -> FusionNet:
     """The model a `ModelConfig` describes (architecture only; weights per `pretrained`)."""
     return FusionNet(

@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from fusion.config import OOD_METHODS
+from fusion.defaults import DEFAULT_OOD_KEEP
 
 DEFAULT_STAGES: tuple[int, ...] = (2, 3)
-DEFAULT_KEEP = 0.95
+DEFAULT_KEEP = DEFAULT_OOD_KEEP
 
 
 @dataclass

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from features.image import load_image
-from features.pipeline import compute_features
+from features.extract import compute_features
 from features.png import png_base64
+from fusion.defaults import DEFAULT_BATCH_SIZE
 from fusion.calibration import softmax
 from features.tiles import image_tiles, paste_tiles
 from fusion.checkpoint import load_checkpoint, resolve_checkpoint
 from fusion.config import ModelConfig
-from fusion.explain import explain_disagreements, threshold_note
+from fusion.blur_disagreement import explain_disagreements, threshold_note
 from fusion.gradcam import grad_cam, upsample_cam
 from fusion.model import FusionNet
 from fusion.ood import Embedded, OODStats, ood_scores, stage_features
@@ -226,7 +227,7 @@ class Predictor:
                 yield start, arrays
                 bar.update(len(arrays))
 
-    def embed_batch(self, images: Iterable[Any], batch_size: int = 256, progress: bool = False,
+    def embed_batch(self, images: Iterable[Any], batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
                     stages: Sequence[int] | None = None) -> Embedded:
         """What the OOD score is fitted on, per unit (whole image or tile, as `predict_batch` sees
         them): fused embeddings, logits, with `stages` the backbone's stage statistics, and the
@@ -248,7 +249,7 @@ class Predictor:
         """`image`: anything `features.load_image` accepts (path, bytes, array, PIL image)."""
         return self.predict_batch([image])[0]
 
-    def predict_batch(self, images: Iterable[Any], batch_size: int = 256, progress: bool = False) -> list[Prediction]:
+    def predict_batch(self, images: Iterable[Any], batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False) -> list[Prediction]:
         """Predictions in input order; features and the model run a batch at a time."""
         results: list[Prediction] = []
         for _, arrays in self._batches(images, batch_size, progress, "predict"):

@@ -121,7 +121,7 @@ def build_tiny_checkpoint(dataset, run_dir: Path, steps: int = TINY_STEPS, seed:
     import numpy as np
     import torch
 
-    from features.pipeline import compute_features
+    from features.extract import compute_features
     from fusion.checkpoint import save_checkpoint
     from fusion.config import ModelConfig
     from fusion.model import create_model

@@ -11,7 +11,7 @@ from analysis.robustness import CONDITIONS
 from blurfuse.cli import main
 from features import laplacian_variance
 from features.kernels import box_kernel, degrade, resize_blur
-from fusion.calibration import calibrate_checkpoint
+from fusion.run_fit import calibrate_checkpoint
 from fusion.checkpoint import read_config
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.blur_photos import baseline_scores, fitted_verdicts, model_verdicts
+from bench.blur_photos import baseline_scores, fitted_verdicts, model_verdicts
 from blurfuse.cli import main
 from features import BlurSpec, apply_blur
 from train.data.photos import BLURRED, is_soft, make_blur_photo_folder, sample_photo_paths

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from fusion.calibration import (
-    N_BINS, calibrate_checkpoint, calibrate_logits, expected_calibration_error, fit_temperature,
+    N_BINS, calibrate_logits, expected_calibration_error, fit_temperature,
     negative_log_likelihood, reliability_bins, softmax,
 )
 from fusion.checkpoint import read_config
+from fusion.run_fit import calibrate_checkpoint
 from fusion.config import ModelConfig
 from fusion.predictor import Predictor
 

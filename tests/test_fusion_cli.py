@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from blurfuse.cli import main
-from features.pipeline import FeatureConfig
+from features.extract import FeatureConfig
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model

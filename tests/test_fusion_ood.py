@@ -104,10 +104,10 @@ def fmnist_predictor(fmnist_run):
 
 
 def test_training_ends_by_fitting_the_ood_score_and_calibrate_refits_it(fmnist_run, fmnist_predictor, tiny_dataset):
-    from analysis.ood_fit import fit_run_held_out
+    from fusion.run_fit import fit_run_held_out
     from fusion.checkpoint import read_config
 
-    from fusion.calibration import calibrate_checkpoint
+    from fusion.run_fit import calibrate_checkpoint
 
     fitted = fmnist_predictor.config.ood  # the default (stages) needs the image branch this model lacks: energy
     assert fitted["method"] == "energy" and fitted["keep"] == 0.95 and not (fmnist_run / "ood.safetensors").exists()
@@ -116,7 +116,7 @@ def test_training_ends_by_fitting_the_ood_score_and_calibrate_refits_it(fmnist_r
     stored = read_config(fmnist_run / "model.json")
     assert stored.calibration["split"] == "val" and stored.calibration["n_images"] == len(tiny_dataset.split_rows("val"))
     assert calibrate_checkpoint(fmnist_run, tiny_dataset, "val").temperature == pytest.approx(stored.temperature, rel=1e-3)
-    result, again = fit_run_held_out(fmnist_run, tiny_dataset.root, method="mahalanobis", progress=False)
+    result, again = fit_run_held_out(fmnist_run, tiny_dataset, method="mahalanobis", progress=False)
     refitted = read_config(fmnist_run / "model.json")
     assert refitted.ood == again and again["method"] == "mahalanobis"
     assert (fmnist_run / "ood.safetensors").is_file()
@@ -181,11 +181,11 @@ def stages_run(tiny_dataset, tmp_path_factory):
     """A tiny all-branch model on the offline ImageNet weights (as every default run starts) with the
     default (stages) OOD score fitted on the tiny set. (A random-init network's stage 2-3 statistics
     do not tell photographs apart: AUROC 0.4-0.6, measured; its stage 1 does.)"""
-    from analysis.ood_fit import fit_run_held_out
+    from fusion.run_fit import fit_run_held_out
     from tests.conftest import _as_dataset, build_tiny_checkpoint
 
     run = build_tiny_checkpoint(_as_dataset(tiny_dataset), tmp_path_factory.mktemp("stages") / "run", pretrained="offline")
-    fit_run_held_out(run, tiny_dataset.root, progress=False)
+    fit_run_held_out(run, tiny_dataset, progress=False)
     return run
 
 

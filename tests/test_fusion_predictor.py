@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from features.image import load_image
-from features.pipeline import FeatureConfig, compute_features
+from features.extract import FeatureConfig, compute_features
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
 from fusion.model import create_model

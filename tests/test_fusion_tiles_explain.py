@@ -9,7 +9,7 @@ import torch
 from features import FeatureConfig
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
-from fusion.explain import flipped_blur_inputs, threshold_note
+from fusion.blur_disagreement import flipped_blur_inputs, threshold_note
 from fusion.model import create_model
 from fusion.predictor import Predictor
 

@@ -130,7 +130,7 @@ def test_torchrun_two_processes_end_with_identical_weights(tiny_dataset, tmp_pat
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", "-m", "train.fit",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", "-m", "train.torchrun",
         "--data", str(tiny_dataset.root), "--out", str(out), "--recipe", "smoke", "--epochs", "1", "--no-progress",
     ]
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)

@@ -1,5 +1,5 @@
 """The train package's command line: `blurfuse data` (build a dataset dir, see train/data/cli.py) and
-`blurfuse train` (fit the fusion model), plus the parser `torchrun -m train.fit` reads.
+`blurfuse train` (fit the fusion model), plus the parser `torchrun -m train.torchrun` reads.
 
 Paths given here are made absolute as they are parsed, so everything below sees absolute paths.
 Heavy libraries (torch, timm) are imported inside the handler, so `blurfuse --help` stays fast.
@@ -11,8 +11,9 @@ import argparse
 import dataclasses
 
 from features.frequency import EVIDENCE_SETS
-from features.paths import absolute_path
+from features.arg_types import absolute_path
 from fusion.config import OOD_METHODS
+from train.recipe_choice import pick_recipe
 from train.recipes import RECIPES, SELECT_MODES, TrainConfig, recipe_config
 from train.sampler import SAMPLER_MODES
 
@@ -21,13 +22,10 @@ _RUN_SETTINGS = ("data", "out", "recipe", "seed", "device", "resume", "force", "
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from train.data import cli as data_cli
-
-    data_cli.register(subparsers)
     parser = subparsers.add_parser(
         "train", parents=[get_args_parser(add_help=False)], help="train the fusion model on a dataset dir",
         description="Train the RGB + edge + blur fusion model with class-balanced sampling and a logit-adjusted loss. "
-        "Multi-process: torchrun --nproc_per_node=N -m train.fit --data DIR --out RUN",
+        "Multi-process: torchrun --nproc_per_node=N -m train.torchrun --data DIR --out RUN",
     )
     parser.set_defaults(func=run)
 
@@ -37,7 +35,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train the blurfuse fusion model", add_help=add_help)
     parser.add_argument("--data", type=absolute_path, required=True, help="dataset dir written by 'blurfuse data'")
     parser.add_argument("--out", type=absolute_path, required=True, help="run dir to write (checkpoint, metrics, log)")
-    parser.add_argument("--recipe", default="default", help=f"named recipe ({', '.join(RECIPES)}); options below override it")
+    parser.add_argument("--recipe", default=None, help=f"named recipe ({', '.join(RECIPES)}); by default the one the dataset "
+                        "calls for (blur-task for a blurred-vs-clear dataset, else default); options below override it")
     parser.add_argument("--backbone", help="timm model name of the RGB branch")
     pre = parser.add_mutually_exclusive_group()
     pre.add_argument("--pretrained", choices=["offline", "hub", "none"], help="backbone weights: offline package (default), timm hub, none")
@@ -80,7 +79,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if overrides.get("backbone_weights"):
         overrides["pretrained"] = "file"
         overrides["backbone_weights"] = str(overrides["backbone_weights"])
-    return recipe_config(args.recipe, data=args.data, out=args.out, seed=args.seed, device=args.device,
+    recipe = pick_recipe(args.recipe, args.data)
+    return recipe_config(recipe, data=args.data, out=args.out, seed=args.seed, device=args.device,
                          resume=args.resume, force=args.force, progress=not args.no_progress, **overrides)
 
 

@@ -1,7 +1,7 @@
 """Training, read top to bottom (the torchvision references style): the run's steps, one epoch, evaluate.
 
     blurfuse train --data DIR --out RUN [--recipe default] [--resume] [overrides...]
-    torchrun --nproc_per_node=2 -m train.fit --data DIR --out RUN     # several processes
+    torchrun --nproc_per_node=2 -m train.torchrun --data DIR --out RUN     # several processes
 
 `train_model` runs the steps in order: prepare the run dir, load the data, build the model and
 optimiser, maybe resume, train the epochs, mark the run complete. Model selection uses validation
@@ -40,7 +40,7 @@ from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment
-from train.blurtask import blur_task_input_size, with_blur_task
+from train.blur_task_settings import blur_task_input_size, with_blur_task
 from train.data.dataset_dir import read_dataset
 from train.ema import WeightAverage
 from train.feature_cache import cached_features
@@ -304,16 +304,16 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
     marker: the last file a run writes (an interrupted calibration is simply redone on resume)."""
     distributed.barrier()
     if ctx.is_main:
-        fit_held_out(ctx, out)
+        fit_run_temperature_and_ood(ctx, out)
         stopped_early = progress.epoch < ctx.config.epochs
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds, ctx.config.select)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
 
 
-def fit_held_out(ctx: EpochContext, out: Path) -> None:
+def fit_run_temperature_and_ood(ctx: EpochContext, out: Path) -> None:
     """Fit the kept checkpoint's temperature and out-of-distribution score (fusion.held_out) on val,
     from one pass over the images already in memory."""
-    from fusion.held_out import fit_held_out as fit_temperature_and_ood
+    from fusion.held_out import fit_temperature_and_ood
     from fusion.ood import describe_settings
     from fusion.predictor import Predictor
 
@@ -453,10 +453,3 @@ def append_metrics(path: Path, row: dict, epoch: int) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
-
-
-if __name__ == "__main__":  # torchrun --nproc_per_node=N -m train.fit --data DIR --out RUN
-    from train.cli import config_from_args, get_args_parser
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    train_model(config_from_args(get_args_parser().parse_args()))

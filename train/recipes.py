@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
+from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED
 
 PRETRAINED_MODES = ("offline", "hub", "none", "file")
 SELECT_MODES = ("balanced_acc", "val_loss", "last")
@@ -31,8 +32,8 @@ class TrainConfig:
     data: str = ""  # may be filled in later (ablate builds a config, then points it at a dataset and a run dir)
     out: str = ""
     recipe: str = "default"
-    backbone: str = "tf_efficientnet_lite0"
-    pretrained: str = "offline"
+    backbone: str = DEFAULT_BACKBONE
+    pretrained: str = DEFAULT_PRETRAINED
     backbone_weights: str | None = None
     input_size: int = 48
     branches: tuple[str, ...] = ("rgb", "edge", "blur")

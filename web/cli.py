@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from features.paths import absolute_path  # Flask resolves a relative dir against its package
+from features.arg_types import absolute_path  # Flask resolves a relative dir against its package
 
 log = logging.getLogger("blurfuse.serve")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from features.paths import absolute_path
+from features.arg_types import absolute_path
 from train.data.blurtask import DEFAULT_TILE_SIZE, detect_blur_task
 
 from train.data.splits import DEV_BLUR_SEED, DEV_PER_CLASS, DEV_SEED

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis.metrics import ood_auroc  # noqa: E402
+from fusion.defaults import DEFAULT_BATCH_SIZE
 
 DEFAULT_SET_SIZE = 200
 
@@ -50,7 +51,7 @@ def ood_sets(n: int = DEFAULT_SET_SIZE, seed: int = 0) -> dict[str, list]:
 
 
 def ood_section(predictor: Any, inside: np.ndarray | None, split: str, sets: dict[str, list] | None = None,
-                batch_size: int = 256) -> dict[str, Any] | None:
+                batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any] | None:
     """metrics.json["ood"] from the split's OOD scores (`Evaluation.ood_scores`), or None when the
     checkpoint has no OOD score (trained before it existed)."""
     settings = dict(getattr(predictor.config, "ood", None) or {})

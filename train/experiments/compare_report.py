@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from analysis.paired import mean_std, paired_difference, supports_gain
+from train.experiments.paired import mean_std, paired_difference, supports_gain
 from features.atomic import atomic_write_json, atomic_write_text
 
 # (key, label, is a rate in [0, 1] shown as %)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from analysis.compare_report import FIGURES, summarise, winner, write_outputs
+from train.experiments.compare_report import FIGURES, summarise, winner, write_outputs
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Job:
 
 def parse_variant(text: str) -> Variant:
     """`NAME` or `NAME:KEY=VALUE KEY=VALUE ...` (values read as JSON when they parse, else text)."""
-    from analysis.cli import parse_overrides
+    from train.recipes import parse_overrides
 
     name, _, rest = text.partition(":")
     name = name.strip()
@@ -104,7 +104,7 @@ def train_and_score(job: Job) -> dict[str, Any]:
 
 def score_run(run_dir: str | os.PathLike, data: str | os.PathLike, split: str, device: str = "cpu") -> dict[str, float]:
     """The comparison figures of one checkpoint on one split, through the product's Predictor."""
-    from analysis.compare_report import figures_from_table
+    from train.experiments.compare_report import figures_from_table
     from analysis.evaluate import evaluate_split
     from fusion.predictor import Predictor
     from train.data.dataset_dir import read_dataset

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from analysis.compare import Budget, parse_variant
-from analysis.compare_report import summarise, winner, write_outputs
-from analysis.paired import mean_std, paired_difference, supports_gain
+from train.experiments.compare import Budget, parse_variant
+from train.experiments.compare_report import summarise, winner, write_outputs
+from train.experiments.paired import mean_std, paired_difference, supports_gain
 from blurfuse.cli import main
 
 SPLIT = "dev"

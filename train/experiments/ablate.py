@@ -30,6 +30,7 @@ from analysis.evaluate import evaluate_split
 from analysis.measure import compute_metrics
 from analysis.table import write_predictions_csv
 from features.atomic import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
+from fusion.defaults import DEFAULT_BATCH_SIZE
 
 # Each variant = overrides of the base recipe. "fused" is the recipe as it is.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -69,8 +70,6 @@ def variant_config(name: str, data: Path, out: Path, budget: int, recipe: str = 
     fields = {f.name for f in dataclasses.fields(base)}
     changes: dict[str, Any] = {"data": data, "out": out, "seed": seed, "epochs": epochs, "samples_per_epoch": per_epoch}
     changes.update(VARIANTS[name])
-    if "warmup_epochs" in fields:
-        changes["warmup_epochs"] = min(base.warmup_epochs, max(0, epochs - 1))
     if "resume" in fields:
         changes["resume"] = False
     unknown = set(changes) - fields
@@ -90,7 +89,7 @@ def ablate(
     split: str = "test",
     seed: int = 0,
     n_resamples: int = DEFAULT_RESAMPLES,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     force: bool = False,
     progress: bool = True,
     overrides: dict[str, Any] | None = None,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from analysis.ablate import COLUMNS, budget_schedule, comparison_row, write_comparison
+from train.experiments.ablate import COLUMNS, budget_schedule, comparison_row, write_comparison
 from analysis.measure import compute_metrics
 from blurfuse.cli import main
 

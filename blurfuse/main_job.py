@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Callable
 
-from features.paths import absolute_path
+from blurfuse.errors import CLIError
+from features.arg_types import absolute_path
 
 log = logging.getLogger("blurfuse.run")
 
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", type=absolute_path, default="data/fmnist-lt-blur-v1", help="dataset dir")
     parser.add_argument("--out", type=absolute_path, default="runs/default", help="training run dir")
-    parser.add_argument("--recipe", default="default", help="training recipe name (default: %(default)s)")
+    parser.add_argument("--recipe", default=None, help="training recipe name (default: the one the dataset calls for)")
     parser.add_argument("--data-root", type=absolute_path, default=None, help="where the Fashion-MNIST IDX files are")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
@@ -35,9 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _step(argv: list[str]) -> None:
-    from blurfuse.cli import CLIError, build_parser
-
+def _step(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str]) -> None:
     print(f"\n==> blurfuse {' '.join(argv)}", flush=True)
     args = build_parser().parse_args(argv)
     status = int(args.func(args) or 0)
@@ -55,23 +55,23 @@ def run(args: argparse.Namespace) -> int:
         argv = ["data", "--dataset", "fashion-mnist", "--out", str(data)]
         if args.data_root is not None:
             argv += ["--data-root", str(args.data_root)]
-        _step(argv)
+        _step(args.build_parser, argv)
 
     if run_complete(out):
         print(f"==> model {out} exists and its training finished; reusing it")
     else:
         # A checkpoint alone proves nothing: it appears after the first improving epoch. Without
         # the completion marker the run is unfinished, and training continues where it stopped.
-        argv = ["train", "--data", str(data), "--out", str(out), "--recipe", args.recipe]
+        argv = ["train", "--data", str(data), "--out", str(out)] + (["--recipe", args.recipe] if args.recipe else [])
         if out.exists():
             argv.append("--resume")
-        _step(argv)
+        _step(args.build_parser, argv)
 
     report = out / "report"
     if (report / "index.html").is_file():
         print(f"==> report {report} exists; reusing it")
     else:
-        _step(["report", "--model", str(out), "--data", str(data), "--out", str(report)])
+        _step(args.build_parser, ["report", "--model", str(out), "--data", str(data), "--out", str(report)])
     print(f"\nReport: {(report / 'index.html').resolve()}")
 
     if args.no_serve:
@@ -79,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
     argv = ["serve", "--model", str(out), "--host", args.host, "--port", str(args.port)]
     if args.ngrok:
         argv.append("--ngrok")
-    _step(argv)
+    _step(args.build_parser, argv)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.baselines import fit_logistic_regression, fit_small_cnn, predict_logistic_regression, predict_small_cnn
+from bench.baselines import fit_logistic_regression, fit_small_cnn, predict_logistic_regression, predict_small_cnn
 
 
 def _stripes(n_per_class: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,1 @@
+"""Benchmarks and the helpers only they (and their tests) use; run each script directly."""

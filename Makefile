@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 # elsewhere pip falls back to the newest release inside setup.cfg's range.
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
-DATA ?= data/fmnist-lt-blur-v1
-RUN ?= runs/default
-PORT ?= 5000
+# DATA, RUN and PORT are passed on only when set (make run DATA=... RUN=... PORT=...); the CLI holds the defaults.
+DATA ?=
+RUN ?=
+PORT ?=
 PYTEST_ARGS ?=
 
 OPENCV_SAMPLES ?= /usr/share/doc/opencv-doc/examples/data
@@ -20,7 +21,7 @@ OPENCV_SAMPLES ?= /usr/share/doc/opencv-doc/examples/data
 .PHONY: help venv fmnist chromium photos test run bench clean
 
 help:
-	@echo "make run   - build FMNIST-LT-Blur v1, train the default recipe, write the report, serve on :$(PORT)"
+	@echo "make run   - build FMNIST-LT-Blur v1, train the default recipe, write the report, serve (port 5000 unless PORT=)"
 	@echo "make test  - run the test suite"
 	@echo "make bench - run the benchmarks under bench/"
 
@@ -48,12 +49,12 @@ test: venv fmnist chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 run: venv fmnist
-	$(BIN)/blurfuse run --data $(DATA) --out $(RUN) --port $(PORT)
+	$(BIN)/blurfuse run $(if $(DATA),--data $(DATA)) $(if $(RUN),--out $(RUN)) $(if $(PORT),--port $(PORT))
 
 bench: venv fmnist
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_predict.py
-	$(BIN)/python bench/bench_train.py --data $(DATA)
+	$(BIN)/python bench/bench_train.py $(if $(DATA),--data $(DATA))
 	$(BIN)/python bench/bench_web.py
 
 clean:

@@ -1,4 +1,4 @@
-"""Integration: the real FMNIST-LT-Blur v1 dataset from Debian's files, as DESIGN.md's protocol defines it."""
+"""Integration: the real FMNIST-LT-Blur v1 dataset from Debian's files, as docs/BENCHMARK.md defines it."""
 
 import numpy as np
 import pytest

@@ -21,7 +21,7 @@ MIN_BLUR_FRACTION = 0.3
 @dataclass(frozen=True)
 class BlurOptions:
     """What to blur: the share of every class, the kinds to draw from (uniformly), their parameter
-    ranges (DESIGN.md: gaussian sigma U[1, 2], motion length {3..7} px at U[0, 180) degrees, defocus
+    ranges (docs/BENCHMARK.md: gaussian sigma U[1, 2], motion length {3..7} px at U[0, 180) degrees, defocus
     radius U[1, 2] px)."""
 
     fraction: float = 0.4

@@ -7,7 +7,8 @@ the head, which sees the whole image, says sharp). When they do, the answer says
 one the model leaned on, by an ablation that is simple and true: run the model again with the
 Laplacian input flipped to the other side of the threshold (its log mirrored about the threshold,
 the verdict bit inverted, everything else unchanged). If the blur head's verdict flips with it, the
-head followed the Laplacian score; if not, it relied on the image itself (RGB and edge branches).
+head followed the Laplacian score; if not, it relied on the other evidence the model has (which
+one depends on its branches: `other_evidence`).
 The same counterfactual says whether the class would change.
 """
 
@@ -17,6 +18,20 @@ from typing import Any
 
 import numpy as np
 import torch
+
+
+def other_evidence(cfg: Any) -> str:
+    """What besides the Laplacian score the blur head can lean on, named from the model's own branches."""
+    parts = []
+    if "rgb" in cfg.branches:
+        parts.append("the image itself (RGB branch)")
+    if "edge" in cfg.branches:
+        parts.append("its edge map (edge branch)")
+    if getattr(cfg, "blur_evidence", False):
+        parts.append("the blur branch's other measures of sharpness (multi-scale and frequency evidence)")
+    if not parts:
+        return "the blur branch's own learned reading of the Laplacian input"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def threshold_note(cfg: Any, threshold: float) -> str:
@@ -84,7 +99,7 @@ def _record(cfg: Any, lap_blurred: bool, head: float, head_after: float, followe
     text = (f"The Laplacian threshold says {word(lap_blurred)}, the learned blur head says {word(head >= 0.5)} "
             f"({100 * head:.1f} % blurred). With the Laplacian input flipped to {word(not lap_blurred)} the head says "
             f"{100 * head_after:.1f} %: it leaned on "
-            + ("the Laplacian score." if followed else "the image itself (RGB and edge branches), not the Laplacian score.")
+            + ("the Laplacian score." if followed else f"{other_evidence(cfg)}, not the Laplacian score.")
             + (f" The class would change from {names[before]} to {names[after]}." if after != before
                else f" The class ({names[before]}) does not depend on it."))
     return {

@@ -58,6 +58,7 @@ class Prediction:
     ood_threshold: float | None = None
     ood_method: str | None = None
     tiles: int = 1
+    tile_edge_paths: tuple[str, ...] = ()  # tiles mode: the edge path of each tile, in reading order
 
     @property
     def probability(self) -> float:
@@ -85,6 +86,7 @@ class Prediction:
             "ood_method": self.ood_method,
             "tiles": int(self.tiles),
             "edge_path": self.edge_path,
+            "tile_edge_paths": list(self.tile_edge_paths),
         }
         if include_edge_map:
             out["edge_map_png"] = png_base64(self.edge_map)
@@ -199,6 +201,7 @@ class Predictor:
                 in_distribution=None if ood_score is None else bool(ood_score <= float(self.config.ood["threshold"])),
                 ood_score=ood_score, ood_threshold=None if ood is None else float(self.config.ood["threshold"]),
                 ood_method=self.config.ood.get("method"), tiles=len(members), logits=raw[members].mean(axis=0),
+                tile_edge_paths=tuple(str(feats.edge_path[m]) for m in members) if len(members) > 1 else (),
             ))
         return out
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
 from web.context import ModelContext
 from web.forms import UploadForm
+from web.report_page import report_response
 from web.views import data_uri, explanation, for_display
 
 bp = Blueprint("pages", __name__)
@@ -40,7 +43,7 @@ def _result(image_bytes_or_path, filename: str):
     except ValueError as error:
         return _index(UploadForm(), error=f"That file could not be used: {error}", status=400)
     counts = dict(zip(ctx.predictor.config.class_names, ctx.predictor.config.train_counts))
-    view = explanation(prediction, image, heat, ctx.recall, counts)
+    view = explanation(prediction, image, heat, ctx.recall, counts, ood_keep=(ctx.predictor.config.ood or {}).get("keep"))
     return render_template("result.html", filename=filename, report=ctx.report_path is not None,
                            calibrated=bool(ctx.predictor.config.calibration), **view)
 
@@ -87,4 +90,10 @@ def report():
     path = context().report_path
     if path is None:
         abort(404)
-    return send_from_directory(path.parent, path.name)
+    return report_response(path)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico on every page (the report's too); answering it keeps consoles clean."""
+    return send_from_directory(Path(current_app.static_folder), "favicon.ico", mimetype="image/vnd.microsoft.icon")

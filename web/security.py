@@ -8,10 +8,17 @@ import secrets
 
 from flask import Response
 
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
+def content_security_policy(style_hashes: tuple[str, ...] = ()) -> str:
+    """The app's policy: its own files only. `style_hashes` ('sha256-...') admit exactly those inline
+    stylesheets (the analysis report's own), so no other inline style can ever apply."""
+    styles = " ".join(["'self'", *(f"'{digest}'" for digest in style_hashes)])
+    return (
+        f"default-src 'self'; img-src 'self' data:; style-src {styles}; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+CSP = content_security_policy()
 
 
 def add_security_headers(response: Response) -> Response:

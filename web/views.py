@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from features import EDGE_PATH_HYSTERESIS
 from features.png import encode_png, png_data_uri
 from fusion.gradcam import overlay, upsample_cam
 from fusion.predictor import Prediction
+from web import wording
 
 DISPLAY = 224  # px: pictures are shown at this size, nearest-neighbour so small inputs stay crisp
 
@@ -32,21 +32,17 @@ def gradcam_overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 
 def explanation(prediction: Prediction, image: np.ndarray, heat: np.ndarray | None, recall: dict[str, float],
-                train_counts: dict[str, int]) -> dict:
+                train_counts: dict[str, int], ood_keep: float | None = None) -> dict:
     """Everything result.html renders for one prediction."""
-    path_label = (
-        "custom path: Sobel → non-maximum suppression → adaptive double threshold → hysteresis (image judged blurred)"
-        if prediction.edge_path == EDGE_PATH_HYSTERESIS
-        else "OpenCV Canny (image judged sharp)"
-    )
     return {
         "prediction": prediction,
         "image": data_uri(for_display(image)),
         "edge_map": data_uri(for_display(prediction.edge_map)),
         "gradcam": data_uri(gradcam_overlay(image, heat)) if heat is not None else None,
-        "edge_path_label": path_label,
-        "verdict": "Blurred" if prediction.blurred else "Sharp",
-        "comparison": "below" if prediction.blurred else "at or above",
+        "edge_path_label": wording.edge_caption(prediction),
+        "verdict": wording.verdict(prediction),
+        "comparison": wording.comparison(prediction),
+        "ood_warning": wording.unfamiliar_warning(prediction, ood_keep) if prediction.in_distribution is False else None,
         "top_k": prediction.top_k,
         "rare": prediction.group == "rare",
         "train_count": train_counts.get(prediction.class_name),

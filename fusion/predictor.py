@@ -271,17 +271,36 @@ class Predictor:
             raise ValueError("explain() needs a model with the 'rgb' branch; this one has " f"{self.config.branches}")
         if class_index is not None and not 0 <= int(class_index) < self.config.num_classes:
             raise ValueError(f"class_index must be in [0, {self.config.num_classes}), got {class_index!r}")
-        array = load_image(image)
-        prediction = self._run([array])[0]
-        batch = self._units([array])
-        _, inputs = self._inputs(batch.units)
-        target = prediction.class_index if class_index is None else int(class_index)
-        cams, _ = grad_cam(self.model, inputs, self.config.input_size, target)
-        layout = batch.layouts[0]
+        prediction, heat = self.predict_and_explain_batch([image], [True], class_index)[0]
+        assert heat is not None
+        return prediction, heat
+
+    def predict_and_explain_batch(self, images: Sequence[Any], explain: Sequence[bool],
+                                  class_index: int | None = None) -> list[tuple[Prediction, np.ndarray | None]]:
+        """One batch of a server's requests: every image predicted in one pass, and a Grad-CAM map
+        (one more pass, with gradients) for those whose `explain` flag is set, when the model has
+        the RGB branch. The answers are those `predict_batch` gives, image by image."""
+        if len(images) != len(explain):
+            raise ValueError(f"one explain flag per image: {len(images)} images, {len(explain)} flags")
+        arrays = [load_image(image) for image in images]
+        predictions = self._run(arrays)
+        heats: list[np.ndarray | None] = [None] * len(arrays)
+        wanted = [i for i, flag in enumerate(explain) if flag and "rgb" in self.config.branches]
+        if wanted:
+            batch = self._units([arrays[i] for i in wanted])
+            _, inputs = self._inputs(batch.units)
+            targets = [predictions[wanted[o]].class_index if class_index is None else int(class_index) for o in batch.owner]
+            cams, _ = grad_cam(self.model, inputs, self.config.input_size, targets)
+            for k, i in enumerate(wanted):
+                heats[i] = self._heat_map(cams[batch.owner == k], batch.layouts[k], arrays[i].shape[:2])
+        return list(zip(predictions, heats))
+
+    def _heat_map(self, cams: np.ndarray, layout: Any, shape: tuple[int, int]) -> np.ndarray:
+        """One image's Grad-CAM at its own size: its one map upsampled, or its tiles' maps pasted."""
         if layout is None:
-            return prediction, upsample_cam(cams[0], array.shape[0], array.shape[1])
+            return upsample_cam(cams[0], shape[0], shape[1])
         size = self.config.input_size
-        boxes, shape = layout
-        heat = paste_tiles(np.stack([upsample_cam(c, size, size) for c in cams]), boxes, shape)
-        top, left = (shape[0] - array.shape[0]) // 2, (shape[1] - array.shape[1]) // 2
-        return prediction, np.ascontiguousarray(heat[top : top + array.shape[0], left : left + array.shape[1]])
+        boxes, padded = layout
+        heat = paste_tiles(np.stack([upsample_cam(c, size, size) for c in cams]), boxes, padded)
+        top, left = (padded[0] - shape[0]) // 2, (padded[1] - shape[1]) // 2
+        return np.ascontiguousarray(heat[top : top + shape[0], left : left + shape[1]])

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from web.batching import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_MS
 from web.context import ModelContext
 from web.security import add_security_headers, secret_key
 
@@ -28,11 +29,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         MODEL_PATH=None,
         PREDICTOR=None,
+        BATCHING=True,  # gather concurrent requests into one model batch (web.batching)
+        BATCH_MAX_SIZE=DEFAULT_MAX_SIZE,
+        BATCH_MAX_WAIT_MS=DEFAULT_MAX_WAIT_MS,
     )
     app.config.update(config or {})
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secret_key(app.logger)
-    app.extensions["blurfuse"] = ModelContext.create(app.config["PREDICTOR"], app.config["MODEL_PATH"])
+    batching = ({"max_size": app.config["BATCH_MAX_SIZE"], "max_wait_ms": app.config["BATCH_MAX_WAIT_MS"]}
+                if app.config["BATCHING"] else None)
+    app.extensions["blurfuse"] = ModelContext.create(app.config["PREDICTOR"], app.config["MODEL_PATH"], batching)
 
     csrf.init_app(app)
     from web import api, pages

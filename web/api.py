@@ -26,7 +26,7 @@ def predict():
         return _error(f"unsupported file type {name.rsplit('.', 1)[1]!r}; send one of {', '.join(ALLOWED_EXTENSIONS)}", 415)
     data = upload.read()
     try:
-        prediction = current_app.extensions["blurfuse"].predictor.predict(load_image(data))
+        prediction, _ = current_app.extensions["blurfuse"].answer(load_image(data))
     except ValueError as error:
         return _error(f"the image could not be used: {error}")
     include_edges = request.values.get("edge_map", "0").lower() in ("1", "true", "yes")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from features.arg_types import absolute_path  # Flask resolves a relative dir against its package
+from features.arg_types import absolute_path, positive_int  # Flask resolves a relative dir against its package
+from web.batching import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_MS
 
 log = logging.getLogger("blurfuse.serve")
 
@@ -20,7 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="training run dir (holds model.safetensors + model.json)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=4, help="worker threads (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="waitress threads: requests served at once (default: 32 with batching, where they only wait "
+                        "for their batch; 4 without)")
+    parser.add_argument("--no-batching", dest="batching", action="store_false",
+                        help="answer each request alone instead of gathering concurrent ones into one model batch")
+    parser.add_argument("--batch-max-size", type=positive_int, default=DEFAULT_MAX_SIZE,
+                        help="most requests in one model batch (default %(default)s)")
+    parser.add_argument("--batch-max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS,
+                        help="how long the first request of a batch waits for others, in ms (default %(default)s)")
     parser.add_argument("--ngrok", action="store_true", help="also open a public ngrok tunnel (needs NGROK_AUTHTOKEN)")
     parser.add_argument("--basic-auth", metavar="USER:PASS", help="require HTTP basic auth on the ngrok URL (recommended)")
     parser.set_defaults(func=run)
@@ -31,6 +40,10 @@ def validate(args: argparse.Namespace) -> None:
 
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must lie in 1..65535; got {args.port}")
+    if args.threads is None:
+        args.threads = 32 if args.batching else 4
+    if not 0 <= args.batch_max_wait_ms <= 1000:
+        raise ValueError(f"--batch-max-wait-ms must lie in 0..1000; got {args.batch_max_wait_ms}")
     if not 1 <= args.threads <= 256:
         raise ValueError(f"--threads must lie in 1..256; got {args.threads}")
     if args.basic_auth is not None:
@@ -41,27 +54,29 @@ def validate(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"no checkpoint in {args.model} (train one with 'blurfuse train')")
 
 
-def configure_torch_threads(server_threads: int, torch_threads: int | None = None) -> int:
-    """Concurrency across requests, not within one: several waitress threads each running torch
-    with every core would oversubscribe the CPU. Default: cores / server threads, at least 1."""
+def configure_torch_threads(model_threads: int, torch_threads: int | None = None) -> int:
+    """`model_threads` threads run the model at once: one (the batcher) with batching, every waitress
+    thread without. Each gets cores / model_threads torch threads, at least 1, so several requests
+    running torch with every core cannot oversubscribe the CPU."""
     import os
 
     import torch
 
-    count = torch_threads or max(1, (os.cpu_count() or 1) // server_threads)
+    count = torch_threads or max(1, (os.cpu_count() or 1) // model_threads)
     torch.set_num_threads(count)
     return count
 
 
 def run(args: argparse.Namespace) -> int:
     validate(args)
-    configure_torch_threads(args.threads)
+    configure_torch_threads(1 if args.batching else args.threads)
     import waitress
 
     from web import create_app
     from web.tunnel import open_tunnel
 
-    app = create_app({"MODEL_PATH": args.model})
+    app = create_app({"MODEL_PATH": args.model, "BATCHING": args.batching, "BATCH_MAX_SIZE": args.batch_max_size,
+                      "BATCH_MAX_WAIT_MS": args.batch_max_wait_ms})
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     print(f"serving {args.model} at {url}  (JSON API: POST {url}/api/predict; Ctrl+C to stop)", flush=True)
     if args.ngrok:

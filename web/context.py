@@ -9,10 +9,15 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fusion.predictor import Predictor
+from fusion.predictor import Prediction, Predictor
+from web.batching import MicroBatcher
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 SAMPLE_COUNT = 6
@@ -31,9 +36,20 @@ class ModelContext:
     run_dir: Path | None
     recall: dict[str, float] = field(default_factory=dict)  # measured per-class recall from the report
     samples: list[Sample] = field(default_factory=list)
+    batcher: MicroBatcher | None = None  # None: each request runs the model itself (BATCHING off)
+
+    def answer(self, image, explain: bool = False) -> tuple[Prediction, "np.ndarray | None"]:
+        """The prediction for one decoded image and, when `explain` and the model has the RGB
+        branch, its Grad-CAM map: through the micro-batcher when there is one, else directly.
+        Both go through `Predictor.predict_and_explain_batch`, so the answer is the same either way."""
+        if self.batcher is not None:
+            return self.batcher.submit(image, explain)
+        return self.predictor.predict_and_explain_batch([image], [explain])[0]
 
     @classmethod
-    def create(cls, predictor: Predictor | None, model_path: str | Path | None) -> "ModelContext":
+    def create(cls, predictor: Predictor | None, model_path: str | Path | None,
+               batching: dict | None = None) -> "ModelContext":
+        """`batching`: MicroBatcher settings (max_size, max_wait_ms), or None to answer each request alone."""
         if predictor is None:
             if model_path is None:
                 raise ValueError("the web app needs a model: set MODEL_PATH (a run dir) or PREDICTOR in its config")
@@ -42,7 +58,8 @@ class ModelContext:
         run_dir = Path(model_path).resolve() if model_path is not None else None
         if run_dir is not None and run_dir.is_file():
             run_dir = run_dir.parent
-        return cls(predictor, run_dir, _report_recall(run_dir), _samples(predictor))
+        batcher = None if batching is None else MicroBatcher(predictor.predict_and_explain_batch, **batching)
+        return cls(predictor, run_dir, _report_recall(run_dir), _samples(predictor), batcher)
 
     @property
     def report_path(self) -> Path | None:

@@ -36,10 +36,7 @@ def _result(image_bytes_or_path, filename: str):
     ctx = context()
     try:
         image = load_image(image_bytes_or_path)
-        if "rgb" in ctx.predictor.config.branches:
-            prediction, heat = ctx.predictor.predict_and_explain(image)
-        else:
-            prediction, heat = ctx.predictor.predict(image), None
+        prediction, heat = ctx.answer(image, explain=True)
     except ValueError as error:
         return _index(UploadForm(), error=f"That file could not be used: {error}", status=400)
     counts = dict(zip(ctx.predictor.config.class_names, ctx.predictor.config.train_counts))

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--edges-out", type=Path, default=None, metavar="DIR", help="write each edge map as DIR/<name>_edges.png")
     parser.add_argument("--explain", type=Path, default=None, metavar="DIR", help="write a Grad-CAM overlay as DIR/<name>_gradcam.png")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads reading and preparing the next batches while the model runs (default: cores - 1, at least 1)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_predict)
 
 
@@ -59,21 +62,31 @@ def run_predict(args: argparse.Namespace) -> int:
     An unreadable input does not stop the others: its row says what went wrong and the exit
     status is 1. Bad arguments (and a folder without images) stop before the model loads: exit 2.
     """
+    from fusion.predict_stream import predict_stream
     from fusion.predictor import Predictor
 
     _check_args(args)
     paths = expand_inputs(args.images)
     predictor = Predictor.from_checkpoint(args.model, top_k=args.top_k)
-    images, errors = _load_images(paths)
-    loaded = sorted(images)
-    batch = predictor.predict_batch([images[i] for i in loaded], batch_size=args.batch_size) if loaded else []
-    predictions = dict(zip(loaded, batch))
-    written = _write_pictures(args, predictor, paths, images, predictions)
+    written: dict[int, dict[str, str]] = {}
+    stems = _unique_stems(paths)
+
+    def write_pictures(indices: list[int], arrays: list[np.ndarray], predictions: list) -> None:
+        for index, image, prediction in zip(indices, arrays, predictions):
+            written[index] = _write_pictures(args, predictor, stems[index], image, prediction)
+
+    stream = predict_stream(predictor, paths, batch_size=args.batch_size, workers=args.workers,
+                            progress=not args.no_progress and len(paths) > args.batch_size, on_batch=write_pictures)
+    predictions, errors = stream.predictions, stream.errors
+    for index in sorted(errors):
+        print(f"blurfuse predict: error: {paths[index]}: {errors[index]}", file=sys.stderr)
     if args.json:
         print(json.dumps(_json_items(paths, predictions, errors, written), indent=2))
     else:
         print(_table(*_table_rows(paths, predictions, errors, args.top_k)))
         _notes(paths, predictions, errors)
+    print(f"{len(predictions)} images predicted in {stream.seconds:.1f} s ({stream.images_per_second:.0f} images/s)"
+          + (f", {len(errors)} unreadable" if errors else ""), file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -82,6 +95,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:
@@ -104,38 +119,21 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     return expanded
 
 
-def _load_images(paths: list[Path]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
-    """Images by input index, and the error message of each input that could not be read."""
-    from features.image import load_image
-
-    images, errors = {}, {}
-    for index, path in enumerate(paths):
-        try:
-            images[index] = load_image(path)
-        except (ValueError, OSError) as error:
-            errors[index] = str(error) or type(error).__name__
-            print(f"blurfuse predict: error: {path}: {errors[index]}", file=sys.stderr)
-    return images, errors
-
-
-def _write_pictures(args: argparse.Namespace, predictor, paths: list[Path], images: dict[int, np.ndarray],
-                    predictions: dict) -> dict[int, dict[str, str]]:
-    """--edges-out and --explain files of each predicted input: {index: {"edges"|"gradcam": path}}."""
+def _write_pictures(args: argparse.Namespace, predictor, stem: str, image: np.ndarray, prediction) -> dict[str, str]:
+    """--edges-out and --explain files of one predicted input: {"edges"|"gradcam": path}."""
     from features.atomic import atomic_write_bytes
     from features.png import encode_png
     from fusion.gradcam import overlay
 
-    stems = _unique_stems(paths)
-    written: dict[int, dict[str, str]] = {i: {} for i in predictions}
-    for index, prediction in predictions.items():
-        if args.edges_out is not None:
-            out = args.edges_out / f"{stems[index]}_edges.png"
-            atomic_write_bytes(out, encode_png(prediction.edge_map))
-            written[index]["edges"] = str(out)
-        if args.explain is not None:
-            out = args.explain / f"{stems[index]}_gradcam.png"
-            atomic_write_bytes(out, encode_png(overlay(images[index], predictor.explain(images[index]))))
-            written[index]["gradcam"] = str(out)
+    written = {}
+    if args.edges_out is not None:
+        out = args.edges_out / f"{stem}_edges.png"
+        atomic_write_bytes(out, encode_png(prediction.edge_map))
+        written["edges"] = str(out)
+    if args.explain is not None:
+        out = args.explain / f"{stem}_gradcam.png"
+        atomic_write_bytes(out, encode_png(overlay(image, predictor.explain(image))))
+        written["gradcam"] = str(out)
     return written
 
 
@@ -147,7 +145,7 @@ def _json_items(paths: list[Path], predictions: dict, errors: dict[int, str],
             items.append({"file": str(path), "error": errors[index]})
         else:
             item = {"file": str(path), **predictions[index].to_dict()}
-            item.update({f"{k}_png": v for k, v in written[index].items()})
+            item.update({f"{k}_png": v for k, v in written.get(index, {}).items()})
             items.append(item)
     return items
 

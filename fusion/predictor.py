@@ -104,6 +104,15 @@ class _Units:
     layouts: list[tuple[list[tuple[int, int]], tuple[int, int]] | None]  # tiles mode: boxes, padded shape
 
 
+@dataclass
+class PreparedBatch:
+    """A batch ready for the model: its units, their features and the input tensors (on the CPU)."""
+
+    units: _Units
+    features: Any
+    inputs: dict[str, torch.Tensor]
+
+
 class Predictor:
     """A loaded checkpoint ready to classify images."""
 
@@ -206,10 +215,20 @@ class Predictor:
         return out
 
     def _run(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
+        return self.predict_prepared(self.prepare(arrays))
+
+    def prepare(self, arrays: Sequence[np.ndarray]) -> PreparedBatch:
+        """The CPU half of a prediction (tiles, blur score, edge maps, input tensors), with no model:
+        threads can prepare the next batches while the model runs this one (`fusion.predict_stream`)."""
         batch = self._units(arrays)
-        feats, inputs = self._inputs(batch.units)
+        feats = compute_features(list(batch.units), self.feature_config)
+        return PreparedBatch(batch, feats, model_inputs(list(batch.units), feats, self.config))
+
+    def predict_prepared(self, prepared: PreparedBatch) -> list[Prediction]:
+        """The model half: one forward pass over a prepared batch, then the answers image by image."""
+        inputs = {k: v.to(self.device) for k, v in prepared.inputs.items()}
         embedded, outputs = self._forward(inputs, self.ood_stages)
-        return self._predictions(batch, feats, inputs, embedded, outputs)
+        return self._predictions(prepared.units, prepared.features, inputs, embedded, outputs)
 
     # -- public ---------------------------------------------------------------------------------
     def _batches(self, images: Iterable[Any], batch_size: int, progress: bool, desc: str):

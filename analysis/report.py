@@ -80,6 +80,7 @@ def make_report(
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
     dataset = read_dataset(data)
     predictor = Predictor.from_checkpoint(model)
+    check_not_calibrated_on(predictor.config.calibration, split)
     evaluation = evaluate_split(predictor, dataset, split=split, batch_size=batch_size, progress=progress)
     robustness = None
     if robustness_images:
@@ -184,6 +185,16 @@ def draw_figures(evaluation: Evaluation, metrics: dict[str, Any], counts: tuple[
     figures += optional_figures(metrics)
     return [FigureRef(fid, title, caption, f"figures/{name}.png", plots.png_bytes(fig))
             for fid, name, title, caption, fig in figures]
+
+
+def check_not_calibrated_on(calibration: dict | None, split: str) -> None:
+    """Refuse to score the split the probabilities were calibrated on: its ECE would grade the
+    temperatures on the very images they were fitted to."""
+    fitted_on = (calibration or {}).get("split")
+    if fitted_on == split:
+        raise ValueError(f"this model's probabilities were calibrated on the {split} split; a report on it would grade "
+                         f"the calibration on its own fitting data. Score another split, or refit on val "
+                         f"(blurfuse calibrate --split val)")
 
 
 def add_optional_sections(metrics: dict[str, Any], evaluation: Evaluation, robustness: dict[str, Any] | None,

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.cli import parse_overrides  # noqa: E402
+from train.recipes import parse_overrides  # noqa: E402
 from train.experiments.paired import mean_std  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from features.groups import group_recall, per_class_recall  # noqa: E402

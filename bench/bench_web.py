@@ -1,23 +1,26 @@
-"""Load benchmark of the web app on loopback: requests/s, p50/p99 latency and errors.
+"""Load benchmark of the served JSON API, old code against new code, alternating in one run.
 
-Starts waitress on 127.0.0.1 with a checkpoint, sends a fixed number of requests at a fixed
-concurrency with Debian's `hey` (a Python thread pool when `hey` is missing) to the JSON API and to
-the HTML form, prints one table, and stops by itself. Loopback only.
+Each tree (`--old`, an earlier checkout; `--new`, this one) is started as the real server
+(`blurfuse serve --model RUN`, its own defaults: threads, batching) on a free loopback port, then
+loaded with Debian's `hey` (a Python thread pool when `hey` is missing): `--requests` POSTs to
+/api/predict at each concurrency, with (a) an ordinary 28 px Fashion-MNIST test image and (b) one
+on which the Laplacian verdict and the learned blur head disagree (the answer then needs a second
+pass). Prints requests/s, p50/p99 latency, errors and the server's resident memory before and
+after, per tree and round, and the new/old ratio of the medians.
 
-    .venv/bin/python bench/bench_web.py --model runs/default [--requests 3000] [--concurrency 8]
+    .venv/bin/python bench/bench_web.py --model runs/default --old /tmp/old-checkout [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,51 +79,100 @@ def run_pool(url: str, body: bytes, content_type: str, requests: int, concurrenc
             "errors": sum(not r[1] for r in results)}
 
 
+def pick_images(model: Path, count: int = 3000) -> dict[str, bytes]:
+    """PNG bytes of an ordinary test image and of one whose two blur verdicts disagree."""
+    from features.png import encode_png
+    from fusion.predictor import Predictor
+
+    from bench.bench_predict_folder import fmnist_test_images
+
+    images = fmnist_test_images(count)
+    predictions = Predictor.from_checkpoint(model).predict_batch(list(images), batch_size=256)
+    normal = next(i for i, p in enumerate(predictions) if p.blur_disagreement is None and p.in_distribution is not False)
+    disagree = next((i for i, p in enumerate(predictions) if p.blur_disagreement is not None), None)
+    if disagree is None:
+        sys.exit(f"none of {count} test images makes this model's blur verdicts disagree; raise --scan")
+    return {"normal": encode_png(images[normal]), "disagreement": encode_png(images[disagree])}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(tree: Path, model: Path, port: int) -> subprocess.Popen:
+    """`blurfuse serve` from `tree`'s own code, as a user starts it."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    server = subprocess.Popen([sys.executable, "-m", "blurfuse.cli", "serve", "--model", str(model), "--port", str(port)],
+                              cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urlrequest.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return server
+        except OSError:
+            if server.poll() is not None:
+                sys.exit(f"the server from {tree} exited at start-up")
+            time.sleep(0.5)
+    server.kill()
+    sys.exit(f"the server from {tree} did not answer within 120 s")
+
+
+def measure_tree(tree: Path, args: argparse.Namespace, images: dict[str, bytes], runner) -> list[dict]:
+    port = free_port()
+    server = start_server(tree, args.model, port)
+    url = f"http://127.0.0.1:{port}/api/predict"
+    rows = []
+    try:
+        for kind, image in images.items():
+            body, content_type = multipart(image)
+            runner(url, body, content_type, 200, 8)  # warm-up
+            for concurrency in args.concurrency:
+                before = rss_mb(server.pid)
+                result = runner(url, body, content_type, args.requests, concurrency)
+                rows.append({"image": kind, "concurrency": concurrency, "rss_before": before, "rss_after": rss_mb(server.pid), **result})
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("runs/default"), help="run dir with a checkpoint")
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=4, help="waitress worker threads")
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: as blurfuse serve)")
+    parser.add_argument("--old", type=Path, required=True, help="an older checkout of this repository (git worktree add DIR COMMIT)")
+    parser.add_argument("--new", type=Path, default=Path(__file__).resolve().parents[1], help="the tree measured against it")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--rounds", type=int, default=2, help="old, new, old, new, ...")
     args = parser.parse_args()
-
-    from PIL import Image
-    from waitress.server import create_server
-
-    from web import create_app
-    from web.cli import configure_torch_threads
-
-    torch_threads = configure_torch_threads(args.threads, args.torch_threads)
-
+    args.model = args.model.resolve()
     if not (args.model / "model.safetensors").is_file():
         sys.exit(f"no checkpoint in {args.model}: train one first (make run, or blurfuse train)")
-    app = create_app({"MODEL_PATH": args.model, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench"})
-    server = create_server(app, host="127.0.0.1", port=free_port(), threads=args.threads)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
-
-    with open(Path(__file__).with_name("sample28.png"), "rb") if Path(__file__).with_name("sample28.png").is_file() else io.BytesIO() as handle:
-        image = handle.read()
-    if not image:
-        buffer = io.BytesIO()
-        Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)).save(buffer, format="PNG")
-        image = buffer.getvalue()
-    body, content_type = multipart(image)
+    images = pick_images(args.model)
     runner = run_hey if shutil.which("hey") else run_pool
-    rows = []
-    for name, path in (("JSON API  POST /api/predict", "/api/predict"), ("HTML form POST /", "/")):
-        runner(base + path, body, content_type, min(200, args.requests), args.concurrency)  # warm-up
-        rows.append((name, runner(base + path, body, content_type, args.requests, args.concurrency)))
-    server.close()
-
-    print(f"\n{args.requests} requests per endpoint, concurrency {args.concurrency}, waitress threads {args.threads}, "
-          f"torch threads {torch_threads}, 28 px PNG, client: {'hey' if runner is run_hey else 'python thread pool'}")
-    print("| endpoint | requests/s | p50 | p99 | errors |")
+    results: dict[str, list[list[dict]]] = {"old": [], "new": []}
+    for round_ in range(args.rounds):
+        for name in ("old", "new"):
+            print(f"round {round_ + 1}: {name} ({getattr(args, name)})", file=sys.stderr, flush=True)
+            results[name].append(measure_tree(getattr(args, name).resolve(), args, images, runner))
+    print(f"\n{args.requests} POST /api/predict per row, {'hey' if runner is run_hey else 'python thread pool'}, "
+          f"{os.cpu_count()} cores, model {args.model}")
+    print("| tree | round | image | concurrency | requests/s | p50 | p99 | errors | RSS before → after |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, rounds in results.items():
+        for round_, rows in enumerate(rounds, 1):
+            for r in rows:
+                print(f"| {name} | {round_} | {r['image']} | {r['concurrency']} | {r['rps']:.0f} | {r['p50']:.0f} ms | "
+                      f"{r['p99']:.0f} ms | {r['errors']} | {r['rss_before']:.0f} → {r['rss_after']:.0f} MB |")
+    print("\n| image | concurrency | old requests/s (median) | new requests/s (median) | new / old |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, r in rows:
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['errors']} |")
+    for k, first in enumerate(results["new"][0]):
+        old = float(np.median([rows[k]["rps"] for rows in results["old"]]))
+        new = float(np.median([rows[k]["rps"] for rows in results["new"]]))
+        print(f"| {first['image']} | {first['concurrency']} | {old:.0f} | {new:.0f} | {new / old:.2f}x |")
 
 
 if __name__ == "__main__":

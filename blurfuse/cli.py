@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fusion import cli as fusion_cli
     from train import calibrate_command
     from train import cli as train_cli
+    from train import head_command
     from train.data import cli as data_cli
     from train.experiments import commands as experiment_commands
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     # factory keeps main_job from importing this module back.
     parser.set_defaults(build_parser=build_parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data_cli, train_cli, calibrate_command, experiment_commands, fusion_cli, analysis_cli, web_cli, main_job):
+    for module in (data_cli, train_cli, head_command, calibrate_command, experiment_commands, fusion_cli, analysis_cli, web_cli, main_job):
         module.register(subparsers)
     return parser
 

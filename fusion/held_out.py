@@ -19,6 +19,7 @@ import numpy as np
 from features.atomic import atomic_write_text
 from fusion.calibration import CalibrationResult, calibrate_logits
 from fusion.checkpoint import CONFIG_NAME, read_config
+from fusion.class_calibration import SHRINK_STRENGTH, fit_class_temperatures
 from fusion.ood import DEFAULT_KEEP, image_scores
 from fusion.defaults import DEFAULT_BATCH_SIZE
 
@@ -57,9 +58,12 @@ def fit_temperature_and_ood(run_dir: str | os.PathLike, predictor, val_images: S
 
 
 def store_temperature(run_dir: str | os.PathLike, logits: Any, labels: Any, split: str) -> CalibrationResult:
-    """Fit the temperature on held-out raw logits (one row per image) and rewrite `model.json`
-    atomically with it; training calls this with the logits of the pass it also fits the OOD score on."""
+    """Fit the temperature, and the per-class temperatures shrunk toward it (`fusion.class_calibration`),
+    on held-out raw logits (one row per image) and rewrite `model.json` atomically with them; training
+    calls this with the logits of the pass it also fits the OOD score on."""
     result = calibrate_logits(logits, labels, split)
-    config = dataclasses.replace(read_config(run_dir), temperature=result.temperature, calibration=result.to_dict())
+    per_class = fit_class_temperatures(logits, labels, result.temperature)
+    record = {**result.to_dict(), "class_temperatures": per_class, "class_temperature_strength": SHRINK_STRENGTH}
+    config = dataclasses.replace(read_config(run_dir), temperature=result.temperature, calibration=record)
     atomic_write_text(Path(run_dir) / CONFIG_NAME, config.to_json())
     return result

@@ -20,7 +20,7 @@ from features.image import load_image
 from features.extract import compute_features
 from features.png import png_base64
 from fusion.defaults import DEFAULT_BATCH_SIZE
-from fusion.calibration import softmax
+from fusion.class_calibration import calibrated_probabilities
 from features.tiles import image_tiles, paste_tiles
 from fusion.checkpoint import load_checkpoint, resolve_checkpoint
 from fusion.config import ModelConfig
@@ -184,7 +184,8 @@ class Predictor:
     def _predictions(self, batch: _Units, feats, inputs, embedded: Embedded, outputs) -> list[Prediction]:
         logits, blur_logit = outputs["logits"], outputs.get("blur_logit")
         raw = logits.detach().double().cpu().numpy()
-        probs = softmax(raw, self.config.temperature)  # the checkpoint's fitted temperature (1.0 if never calibrated)
+        # The checkpoint's fitted temperature (1.0 if never calibrated), per predicted class where fitted.
+        probs = calibrated_probabilities(raw, self.config.temperature, (self.config.calibration or {}).get("class_temperatures"))
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
         ood = self._ood(embedded)
         names, groups = self.config.class_names, self.config.groups

@@ -11,6 +11,7 @@ from fusion.calibration import (
     negative_log_likelihood, reliability_bins, softmax,
 )
 from fusion.checkpoint import read_config
+from fusion.class_calibration import calibrated_probabilities
 from fusion.run_fit import calibrate_checkpoint
 from fusion.config import ModelConfig
 from fusion.predictor import Predictor
@@ -117,11 +118,12 @@ def test_calibrate_checkpoint_on_a_tiny_trained_model(tiny_dataset, tiny_checkpo
     assert stored.temperature == pytest.approx(result.temperature) and stored.temperature != 1.0
     assert stored.calibration["split"] == "val" and stored.calibration["n_images"] == len(tiny_dataset.split_rows("val"))
     assert result.nll_after <= result.nll_before
-    # Predictor probabilities = softmax(raw logits / T), and the class never changes.
+    # Predictor probabilities = softmax(raw logits / T_c), T_c the predicted class's temperature; the class never changes.
     after = Predictor.from_checkpoint(run).predict_batch(dev_images)
     logits = np.stack([p.logits for p in raw])
     probs = np.stack([p.probabilities for p in after])
-    assert np.allclose(probs, softmax(logits, stored.temperature), atol=1e-9)
+    expected = calibrated_probabilities(logits, stored.temperature, stored.calibration["class_temperatures"])
+    assert np.allclose(probs, expected, atol=1e-9)
     assert [p.class_index for p in after] == [p.class_index for p in raw]
     assert after[0].to_dict()["probability"] == pytest.approx(probs[0].max())
     # Held out from the fit (T comes from val): on dev the NLL and the calibration error both drop.
@@ -168,7 +170,8 @@ def test_web_page_and_api_show_the_calibrated_probabilities(tiny_dataset, tiny_c
     client = create_app(config).test_client()
     image = (tiny_dataset.root / tiny_dataset.split_rows("test")[0]["path"]).read_bytes()
     answer = client.post("/api/predict", data={"image": (io.BytesIO(image), "x.png")}).get_json()
-    expected = softmax(raw.logits, temperature)
+    stored = read_config(run)
+    expected = calibrated_probabilities(raw.logits[None], temperature, stored.calibration["class_temperatures"])[0]
     assert answer["probability"] == pytest.approx(expected.max(), abs=1e-6)
     assert [answer["probabilities"][n] for n in tiny_dataset.class_names] == pytest.approx(expected.tolist(), abs=1e-6)
     assert f"T = {temperature:.3f}" in client.get("/model").get_data(as_text=True)

@@ -40,6 +40,7 @@ from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment
+from train.head_stage import head_settings, retrain_head
 from train.blur_task_settings import blur_task_input_size, with_blur_task
 from train.data.dataset_dir import read_dataset
 from train.ema import WeightAverage
@@ -304,23 +305,26 @@ def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> 
     marker: the last file a run writes (an interrupted calibration is simply redone on resume)."""
     distributed.barrier()
     if ctx.is_main:
-        fit_run_temperature_and_ood(ctx, out)
+        if ctx.config.head_retrain != "none":
+            retrain_head(out, ctx.data.train, ctx.data.val, head_settings(ctx.config), ctx.device, ctx.data.blur,
+                         ctx.config.progress)
+        fit_run_temperature_and_ood(out, ctx.data, ctx.config, ctx.device)
         stopped_early = progress.epoch < ctx.config.epochs
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds, ctx.config.select)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
 
 
-def fit_run_temperature_and_ood(ctx: EpochContext, out: Path) -> None:
+def fit_run_temperature_and_ood(out: Path, data: TrainData, config: TrainConfig, device: torch.device) -> None:
     """Fit the kept checkpoint's temperature and out-of-distribution score (fusion.held_out) on val,
     from one pass over the images already in memory."""
     from fusion.held_out import fit_temperature_and_ood
     from fusion.ood import describe_settings
     from fusion.predictor import Predictor
 
-    predictor = Predictor.from_checkpoint(out, device=ctx.device)
-    fitted, settings = fit_temperature_and_ood(out, predictor, ctx.data.val.images, ctx.data.val.labels,
-                                               ctx.data.train.images, ctx.data.train.labels,
-                                               ood_method=ctx.config.ood_method, seed=ctx.config.seed)
+    predictor = Predictor.from_checkpoint(out, device=device)
+    fitted, settings = fit_temperature_and_ood(out, predictor, data.val.images, data.val.labels,
+                                               data.train.images, data.train.labels,
+                                               ood_method=config.ood_method, seed=config.seed)
     log.info("temperature %.3f %s: ECE %.4f -> %.4f", fitted.temperature, fitted.source, fitted.ece_before, fitted.ece_after)
     if settings is not None:
         log.info("%s", describe_settings(settings))

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
+from train.head_retrain import HEAD_METHODS
 from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED
 
 PRETRAINED_MODES = ("offline", "hub", "none", "file")
@@ -83,6 +84,11 @@ class TrainConfig:
     # (multiscale + cepstral dips, for motion blur) beat "multiscale", on dev photos over 3 seeds
     # (docs/RESULTS.md, "Blurred-vs-clear on real photographs"). Unused by other datasets.
     blur_evidence_set: str = "cepstral"
+    # Decoupled classifier re-training (Kang et al., 2020) after the epochs, with class-balanced draws
+    # on the frozen branches: "crt", "lws", "tau_norm", or "none" (train.head_retrain).
+    head_retrain: str = "none"
+    head_views: int = 2
+    head_epochs: int = 10
     seed: int = 0
     device: str = "auto"
     resume: bool = False
@@ -120,6 +126,10 @@ class TrainConfig:
             raise ValueError(f"ood_method must be one of {(*OOD_METHODS, 'none')}; got {self.ood_method!r}")
         if self.blur_evidence_set not in EVIDENCE_SETS:
             raise ValueError(f"blur_evidence_set must be one of {sorted(EVIDENCE_SETS)}; got {self.blur_evidence_set!r}")
+        if self.head_retrain not in HEAD_METHODS:
+            raise ValueError(f"head_retrain must be one of {HEAD_METHODS}; got {self.head_retrain!r}")
+        if self.head_views < 1 or self.head_epochs < 1:
+            raise ValueError(f"head_views and head_epochs must be >= 1; got {self.head_views}, {self.head_epochs}")
         if self.pretrained not in PRETRAINED_MODES:
             raise ValueError(f"pretrained must be offline, hub, none or file; got {self.pretrained!r}")
 

@@ -27,6 +27,7 @@ FIGURES: list[tuple[str, str, bool]] = [
     ("accuracy_sharp", "sharp acc %", True),
     ("blur_gap_points", "sharp − blurred (pts)", False),
     ("ece", "ECE %", True),
+    ("ece_rare", "rare ECE %", True),
     ("train_seconds", "train s", False),
 ]
 PAIRED = ("balanced_accuracy", "recall_rare", "worst_class_recall", "accuracy_blurred", "blur_gap_points")
@@ -46,6 +47,8 @@ def figures_from_table(table: Any) -> dict[str, float]:
            "accuracy_blurred": float(correct[blurred].mean()) if blurred.any() else float("nan"),
            "accuracy_sharp": float(correct[~blurred].mean()) if (~blurred).any() else float("nan"),
            "ece": expected_calibration_error(np.asarray(table.confidence), correct)}
+    rare = np.isin(y, [i for i, g in enumerate(table.groups) if g == "rare"])
+    out["ece_rare"] = expected_calibration_error(np.asarray(table.confidence)[rare], correct[rare]) if rare.any() else float("nan")
     out.update({f"recall_{g}": v for g, v in group_recall(y, p, table.groups).items()})
     out["blur_gap_points"] = 100.0 * (out["accuracy_sharp"] - out["accuracy_blurred"])
     return out

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 from features.arg_types import absolute_path, positive_int
 from train.head_retrain import HEAD_METHODS
@@ -36,29 +37,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    result = retrain_run(args.model, args.out, args.method, data=args.data, views=args.views, epochs=args.epochs,
+                         device=args.device, force=args.force, progress=not args.no_progress)
+    print(f"{args.out}: classifier re-trained ({args.method}); val balanced accuracy "
+          f"{result['val_balanced_acc_before']:.4f} -> {result['val_balanced_acc_after']:.4f}, rare recall "
+          f"{result['val_rare_recall_before']:.3f} -> {result['val_rare_recall_after']:.3f}")
+    return 0
+
+
+def retrain_run(model: Path, out: Path, method: str, data: Path | None = None, views: int = 2, epochs: int = 10,
+                device: str = "auto", force: bool = False, progress: bool = True) -> dict:
+    """Copy the finished run `model` to `out` with its classifier re-trained per `method`; returns the record."""
     from features.atomic import atomic_directory, atomic_write_json
     from train.fit import fit_run_temperature_and_ood, load_data, pick_device
     from train.head_stage import head_settings, retrain_head
     from train.recipes import TrainConfig
 
-    config_path = args.model / "train_config.json"
-    if not config_path.is_file() or not (args.model / "RUN_COMPLETE.json").is_file():
-        raise FileNotFoundError(f"{args.model} is not a finished training run (no train_config.json / RUN_COMPLETE.json)")
+    model, out = Path(model), Path(out)
+    config_path = model / "train_config.json"
+    if not config_path.is_file() or not (model / "RUN_COMPLETE.json").is_file():
+        raise FileNotFoundError(f"{model} is not a finished training run (no train_config.json / RUN_COMPLETE.json)")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     saved = {k: v for k, v in json.loads(config_path.read_text()).items() if k in known}
     if saved.get("head_retrain", "none") != "none":
-        raise ValueError(f"{args.model} already re-trained its classifier ({saved['head_retrain']}); start from a run without")
-    config = TrainConfig(**{**saved, "data": str(args.data or saved["data"]), "out": str(args.out), "head_retrain": args.method,
-                            "head_views": args.views, "head_epochs": args.epochs, "progress": not args.no_progress})
+        raise ValueError(f"{model} already re-trained its classifier ({saved['head_retrain']}); start from a run without")
+    config = TrainConfig(**{**saved, "data": str(data or saved["data"]), "out": str(out), "head_retrain": method,
+                            "head_views": views, "head_epochs": epochs, "progress": progress})
     config.validate()
-    device = pick_device(args.device)
-    data = load_data(config, not args.no_progress)
-    with atomic_directory(args.out, force=args.force) as tmp:
-        shutil.copytree(args.model, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("resume", "report", "ranks"))
-        result = retrain_head(tmp, data.train, data.val, head_settings(config), device, data.blur, config.progress)
-        fit_run_temperature_and_ood(tmp, data, config, device)
+    torch_device = pick_device(device)
+    loaded = load_data(config, progress)
+    with atomic_directory(out, force=force) as tmp:
+        shutil.copytree(model, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("resume", "report", "ranks"))
+        result = retrain_head(tmp, loaded.train, loaded.val, head_settings(config), torch_device, loaded.blur, progress)
+        fit_run_temperature_and_ood(tmp, loaded, config, torch_device)
         atomic_write_json(tmp / "train_config.json", dataclasses.asdict(config))
-    print(f"{args.out}: classifier re-trained ({args.method}); val balanced accuracy "
-          f"{result['val_balanced_acc_before']:.4f} -> {result['val_balanced_acc_after']:.4f}, rare recall "
-          f"{result['val_rare_recall_before']:.3f} -> {result['val_rare_recall_after']:.3f}")
-    return 0
+    return result

@@ -27,7 +27,7 @@ log = logging.getLogger("blurfuse.train")
 EMBED_BATCH = 512
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: the head is then trained on these tensors
 def embed(model: Any, split: SplitArrays, cfg: Any, device: torch.device, views: int = 1, seed: int = 0,
           blur: Any = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused embeddings (on the CPU) of `views` passes over `split`: the stored images first, then

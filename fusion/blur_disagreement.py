@@ -10,6 +10,11 @@ the verdict bit inverted, everything else unchanged). If the blur head's verdict
 head followed the Laplacian score; if not, it relied on the other evidence the model has (which
 one depends on its branches: `other_evidence`).
 The same counterfactual says whether the class would change.
+
+Only the blur branch sees the flipped input, so the counterfactual does not run the image backbone
+again: the RGB and edge parts of the embedding the prediction already computed are kept and only the
+blur branch and the heads are re-run (`flipped_outputs`), a few small layers instead of a second
+full forward over the disagreeing images.
 """
 
 from __future__ import annotations
@@ -57,9 +62,26 @@ def flipped_blur_inputs(blur: torch.Tensor, cfg: Any, threshold: float) -> torch
     return out
 
 
+def flipped_outputs(predictor: Any, inputs: dict, flipped_blur: torch.Tensor,
+                    embeddings: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The model's outputs with the blur input replaced by `flipped_blur`. With the units' fused
+    `embeddings` from the pass already made, only the blur branch and the heads run: the blur
+    branch's features are the last columns of the embedding (`FusionNet._embed` concatenates rgb,
+    edge, blur in that order) and every other column does not depend on the blur input."""
+    model = predictor.model
+    if embeddings is None or getattr(model, "blur", None) is None:
+        return predictor._forward(dict(inputs, blur=flipped_blur))[1]
+    with torch.inference_mode():
+        blur_features = model.blur(flipped_blur)
+        kept = embeddings[:, : embeddings.shape[1] - blur_features.shape[1]]
+        return model.forward_head(torch.cat([kept, blur_features], dim=1))
+
+
 def explain_disagreements(predictor: Any, batch: Any, feats: Any, inputs: dict, probs: np.ndarray,
-                          blur_probs: np.ndarray | None, threshold: float) -> dict[int, dict]:
-    """{image index: disagreement record} for the images whose two blur verdicts differ."""
+                          blur_probs: np.ndarray | None, threshold: float,
+                          embeddings: torch.Tensor | None = None) -> dict[int, dict]:
+    """{image index: disagreement record} for the images whose two blur verdicts differ.
+    `embeddings`: the units' fused embeddings from the prediction pass, reused when given."""
     cfg = predictor.config
     if blur_probs is None or "blur" not in cfg.branches:
         return {}
@@ -73,8 +95,8 @@ def explain_disagreements(predictor: Any, batch: Any, feats: Any, inputs: dict, 
     # answer is independent of the rest of the batch, and most images of a batch agree.
     units = np.flatnonzero(np.isin(batch.owner, disagree))
     subset = {k: v[torch.from_numpy(units).to(v.device)] for k, v in inputs.items()}
-    flipped = dict(subset, blur=flipped_blur_inputs(subset["blur"], cfg, threshold))
-    _, outputs = predictor._forward(flipped)
+    kept = None if embeddings is None else embeddings[torch.from_numpy(units).to(embeddings.device)]
+    outputs = flipped_outputs(predictor, subset, flipped_blur_inputs(subset["blur"], cfg, threshold), kept)
     flip_probs = torch.softmax(outputs["logits"].double(), 1).cpu().numpy()
     flip_head = torch.sigmoid(outputs["blur_logit"].double()).cpu().numpy()
     owner_of_unit = batch.owner[units]

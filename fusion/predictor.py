@@ -190,7 +190,7 @@ class Predictor:
         ood = self._ood(embedded)
         names, groups = self.config.class_names, self.config.groups
         threshold = float(self.feature_config.blur_threshold)
-        explain = explain_disagreements(self, batch, feats, inputs, probs, blur_probs, threshold)
+        explain = explain_disagreements(self, batch, feats, inputs, probs, blur_probs, threshold, embedded.embeddings)
         out = []
         for i in range(len(batch.arrays)):
             members = np.flatnonzero(batch.owner == i)

@@ -75,11 +75,12 @@ def _post_all(app, images):
 
 
 def _same_record(b, a) -> bool:
-    """Equal records, floats to 1e-6 (a batched convolution may round the last bits differently)."""
+    """Equal records, floats to 1e-5: a float32 convolution over a different batch sums in a different
+    order (oneDNN blocks by batch), which moves logits by ~1e-5 and probabilities by a few 1e-6."""
     if b is None or a is None:
         return b is a
     return b.keys() == a.keys() and all(
-        np.isclose(b[k], a[k], atol=1e-6) if isinstance(a[k], float) else b[k] == a[k] for k in a)
+        np.isclose(b[k], a[k], atol=1e-5) if isinstance(a[k], float) else b[k] == a[k] for k in a)
 
 
 def test_api_answers_are_equal_with_batching_on_and_off(tiny_checkpoint, tiny_dataset):
@@ -93,7 +94,7 @@ def test_api_answers_are_equal_with_batching_on_and_off(tiny_checkpoint, tiny_da
         assert b["class_name"] == a["class_name"] and b["blurred"] == a["blurred"]
         assert b["in_distribution"] == a["in_distribution"] and b["edge_path"] == a["edge_path"]
         assert _same_record(b["blur_disagreement"], a["blur_disagreement"])
-        assert np.allclose(list(b["probabilities"].values()), list(a["probabilities"].values()), atol=1e-6)
+        assert np.allclose(list(b["probabilities"].values()), list(a["probabilities"].values()), atol=1e-5)
 
 
 def test_grad_cam_maps_are_the_same_alone_and_in_a_batch(tiny_checkpoint, tiny_dataset):
@@ -103,7 +104,7 @@ def test_grad_cam_maps_are_the_same_alone_and_in_a_batch(tiny_checkpoint, tiny_d
     for image, (prediction, heat), wanted in zip(images, batch, [True, False, True, True, False]):
         alone, alone_heat = predictor.predict_and_explain(image)
         assert prediction.class_index == alone.class_index
-        assert np.allclose(prediction.probabilities, alone.probabilities, atol=1e-6)
+        assert np.allclose(prediction.probabilities, alone.probabilities, atol=1e-5)
         assert (heat is not None) == wanted
         if wanted:
             assert heat.shape == image.shape[:2] and np.allclose(heat, alone_heat, atol=1e-5)

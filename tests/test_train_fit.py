@@ -138,3 +138,13 @@ def test_torchrun_two_processes_end_with_identical_weights(tiny_dataset, tmp_pat
     digests = [json.loads((out / "ranks" / f"rank{r}.json").read_text())["weights_sha256"] for r in (0, 1)]
     assert digests[0] == digests[1]
     assert (out / "model.safetensors").is_file()
+
+
+def test_a_run_with_the_class_balanced_head_stage_records_it_in_the_config_the_log_and_the_checkpoint(tiny_dataset, tmp_path):
+    import json
+
+    run = _train(tiny_dataset, tmp_path / "lws", head_retrain="lws", head_epochs=2)
+    assert json.loads((run / "train_config.json").read_text())["head_retrain"] == "lws"
+    assert "classifier re-trained with class-balanced sampling (lws" in (run / "train.log").read_text()
+    recipe = json.loads((run / "model.json").read_text())["recipe"]
+    assert recipe["head_retrain_result"]["method"] == "lws" and (run / "RUN_COMPLETE.json").is_file()

@@ -56,3 +56,16 @@ def test_set_overrides_read_json_values_and_keep_names_as_text():
         parse_overrides(["epochs"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["=3"])
+
+
+def test_the_default_recipe_ends_with_class_balanced_final_classification():
+    """The design's class-balanced sampling for the final classification is in the default, visible in
+    the config a run writes (train_config.json is `dataclasses.asdict` of it)."""
+    import dataclasses
+
+    from train.head_retrain import HEAD_METHODS
+    from train.recipes import recipe_config
+
+    config = dataclasses.asdict(recipe_config("default", data="d", out="o"))
+    assert config["head_retrain"] == "lws" and config["head_retrain"] in HEAD_METHODS
+    assert recipe_config("smoke").head_retrain == "none" and recipe_config("blur-task").head_retrain == "none"

@@ -87,7 +87,7 @@ def make_report(
         from analysis.robustness import robustness_sweep
 
         robustness = robustness_sweep(predictor, dataset, split, robustness_images, batch_size=batch_size, progress=progress)
-    unfamiliar = ood_section(predictor, evaluation.ood_scores, split, batch_size=batch_size)
+    ood = ood_section(predictor, evaluation.ood_scores, split, batch_size=batch_size)
     cfg = predictor.config
     fitted = evaluation.blur_threshold  # the checkpoint's fitted threshold, as the Predictor applied it
     provenance = {
@@ -102,7 +102,7 @@ def make_report(
     }
     return write_report(evaluation, out, card=dataset.card, fitted_threshold=fitted, provenance=provenance,
                         force=force, n_resamples=n_resamples, seed=seed, train_counts=dataset.train_counts(),
-                        robustness=robustness, unfamiliar=unfamiliar)
+                        robustness=robustness, ood=ood)
 
 
 def write_report(
@@ -117,13 +117,13 @@ def write_report(
     train_counts: list[int] | None = None,
     default_threshold: float = DEFAULT_BLUR_THRESHOLD,
     robustness: dict[str, Any] | None = None,
-    unfamiliar: dict[str, Any] | None = None,
+    ood: dict[str, Any] | None = None,
 ) -> Path:
     """Compute metrics, draw the figures and write the report directory atomically."""
     table = evaluation.table
     split = provenance.get("split", "test")
     metrics = compute_metrics(table, fitted_threshold, default_threshold, n_resamples=n_resamples, seed=seed)
-    add_optional_sections(metrics, evaluation, robustness, unfamiliar)
+    add_optional_sections(metrics, evaluation, robustness, ood)
     metrics["summary"] = summarize(metrics, split)
     metrics["run"] = dict(provenance, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           blur_threshold_fitted=fitted_threshold, blur_threshold_default=default_threshold)
@@ -198,7 +198,7 @@ def check_not_calibrated_on(calibration: dict | None, split: str) -> None:
 
 
 def add_optional_sections(metrics: dict[str, Any], evaluation: Evaluation, robustness: dict[str, Any] | None,
-                          unfamiliar: dict[str, Any] | None = None) -> None:
+                          ood: dict[str, Any] | None = None) -> None:
     """Temperature scaling before/after (when the predictions carry logits), the robustness sweep
     (when run) and the unfamiliar-image measurement (when the checkpoint has an OOD score)."""
     if evaluation.logits is not None:
@@ -207,8 +207,8 @@ def add_optional_sections(metrics: dict[str, Any], evaluation: Evaluation, robus
             evaluation.calibration)
     if robustness is not None:
         metrics["robustness"] = robustness
-    if unfamiliar is not None:
-        metrics["ood"] = unfamiliar
+    if ood is not None:
+        metrics["ood"] = ood
 
 
 def optional_figures(metrics: dict[str, Any]) -> list[tuple]:

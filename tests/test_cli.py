@@ -8,7 +8,7 @@ import pytest
 from blurfuse import __version__
 from blurfuse.cli import build_parser, main
 
-COMMANDS = {"data", "train", "predict", "report", "calibrate", "ablate", "compare", "serve", "run"}
+COMMANDS = {"data", "train", "predict", "report", "calibrate", "ablate", "compare", "retrain-head", "serve", "run"}
 
 
 def test_every_subcommand_is_registered_and_help_works():

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from train.experiments.ablate import COLUMNS, budget_schedule, comparison_row, write_comparison
+from analysis.ablation_report import COLUMNS, write_comparison
+from train.experiments.ablate import budget_schedule, comparison_row
 from analysis.measure import compute_metrics
 from blurfuse.cli import main
 

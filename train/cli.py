@@ -13,6 +13,7 @@ import dataclasses
 from features.frequency import EVIDENCE_SETS
 from features.arg_types import absolute_path
 from fusion.config import OOD_METHODS
+from fusion.defaults import PRETRAINED_CHOICES
 from train.recipe_choice import pick_recipe
 from train.recipes import RECIPES, SELECT_MODES, TrainConfig, recipe_config
 from train.sampler import SAMPLER_MODES
@@ -39,7 +40,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "calls for (blur-task for a blurred-vs-clear dataset, else default); options below override it")
     parser.add_argument("--backbone", help="timm model name of the RGB branch")
     pre = parser.add_mutually_exclusive_group()
-    pre.add_argument("--pretrained", choices=["offline", "hub", "none"], help="backbone weights: offline package (default), timm hub, none")
+    pre.add_argument("--pretrained", choices=PRETRAINED_CHOICES, help="backbone weights: offline package (default), timm hub, none")
     pre.add_argument("--no-pretrained", dest="pretrained", action="store_const", const="none")
     pre.add_argument("--backbone-weights", type=absolute_path, help="local weights file (safetensors or state dict) for the backbone")
     parser.add_argument("--input-size", type=int)

@@ -20,9 +20,9 @@ from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 from train.head_retrain import HEAD_METHODS
-from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED
+from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHOICES
 
-PRETRAINED_MODES = ("offline", "hub", "none", "file")
+PRETRAINED_MODES = (*PRETRAINED_CHOICES, "file")  # "file": backbone weights from --backbone-weights
 SELECT_MODES = ("balanced_acc", "val_loss", "last")
 # Fields that say where and how one run happens, not what is trained: left out of model.json's recipe.
 RUN_FIELDS = ("data", "out", "resume", "force", "progress")

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis.metrics import ood_auroc  # noqa: E402
-from fusion.defaults import DEFAULT_BATCH_SIZE
+from fusion.defaults import DEFAULT_BATCH_SIZE, DEFAULT_OOD_KEEP
 
 DEFAULT_SET_SIZE = 200
 
@@ -79,8 +79,9 @@ def ood_rows(section: dict[str, Any]) -> tuple[list[str], list[list[str]], str]:
     rows = [[f"{section['split']} split (familiar)", str(inside["n"]), "—", f"{100 * inside['flagged']:.1f} %"]]
     rows += [[s["name"], str(s["n"]), f"{s['auroc']:.4f}", f"{100 * s['flagged']:.1f} %"] for s in section["sets"]]
     note = (f"Score: {section['method']} (higher = less familiar), threshold {section['threshold']:.4g} fitted on the "
-            "validation split to keep 95 % of its images. AUROC: how often an unfamiliar image scores above a "
-            "familiar one (1 = always, 0.5 = chance). Flagged: the share the web page and CLI would warn on.")
+            f"validation split to keep {100 * DEFAULT_OOD_KEEP:.0f} % of its images (the default keep). AUROC: how "
+            "often an unfamiliar image scores above a familiar one (1 = always, 0.5 = chance). Flagged: the share "
+            "the web page and CLI would warn on.")
     return ["images", "n", "AUROC vs the split", "flagged as unfamiliar"], rows, note
 
 

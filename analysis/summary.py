@@ -54,7 +54,7 @@ def summarize(metrics: dict[str, Any], split: str = "test") -> list[str]:
         *_blur_sentences(metrics, split),
         _detection_sentence(metrics["blur_detection"]),
         _calibration_sentence(metrics["calibration"]),
-        *_unfamiliar_sentence(metrics.get("ood")),
+        *_ood_sentence(metrics.get("ood")),
     ]
 
 
@@ -182,7 +182,7 @@ def _calibration_sentence(calibration: dict[str, Any]) -> str:
     return sentence
 
 
-def _unfamiliar_sentence(section: dict[str, Any] | None) -> list[str]:
+def _ood_sentence(section: dict[str, Any] | None) -> list[str]:
     if section is None:
         return []
     sets = "; ".join(f"{s['name']} AUROC {s['auroc']:.3f}, {pct(s['flagged'])} flagged" for s in section["sets"])

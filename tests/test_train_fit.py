@@ -141,9 +141,7 @@ def test_torchrun_two_processes_end_with_identical_weights(tiny_dataset, tmp_pat
 
 
 def test_a_run_with_the_class_balanced_head_stage_records_it_in_the_config_the_log_and_the_checkpoint(tiny_dataset, tmp_path):
-    import json
-
-    run = _train(tiny_dataset, tmp_path / "lws", head_retrain="lws", head_epochs=2)
+    run = run_smoke(tiny_dataset, tmp_path / "lws", epochs=1, samples_per_epoch=256, head_retrain="lws", head_epochs=2)
     assert json.loads((run / "train_config.json").read_text())["head_retrain"] == "lws"
     assert "classifier re-trained with class-balanced sampling (lws" in (run / "train.log").read_text()
     recipe = json.loads((run / "model.json").read_text())["recipe"]

@@ -20,7 +20,7 @@ from train.experiments.compare import parse_variant  # noqa: E402
 from train.experiments.head_comparison import compare_heads  # noqa: E402
 from train.recipes import parse_overrides  # noqa: E402
 
-DRW_CB = "drw_cb:sampler=inverse rebalance_from_epoch=6 logit_adjust_tau=0"
+DRW_CB = "drw_cb:sampler=inverse rebalance_from_epoch=6 logit_adjust_tau=0 head_retrain=none"
 
 
 def main() -> None:

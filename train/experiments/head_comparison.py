@@ -69,7 +69,9 @@ def compare_heads(data: Path, out: Path, seeds: Sequence[int], methods: Sequence
     import json
 
     out.mkdir(parents=True, exist_ok=True)
-    baseline = Variant("default", {})
+    # The baseline is the pre-issue-19 default: natural draws with Balanced Softmax and no head stage
+    # (the recipe's default now ends with one, and a re-trained run cannot be re-trained again).
+    baseline = Variant("default", {"head_retrain": "none"})
     compare(data, out / "trained", [baseline, *trained], seeds=seeds, common=common, device=device, workers=jobs, force=True,
             time_budget_s=time_budget_s, progress=False)
     rows = json.loads((out / "trained" / "compare.json").read_text())["runs"]

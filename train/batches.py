@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features import BLUR_KINDS, FeatureConfig, Features, apply_blur, compute_features, edge_paths, sample_blur_spec
+from train.psf_batch import psf_blur
 
 
 @dataclass
@@ -73,7 +74,7 @@ def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bo
 
 def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
                  kinds: tuple[str, ...] = BLUR_KINDS, ranges: dict | None = None,
-                 blurred_class: int | None = None) -> SplitArrays:
+                 blurred_class: int | None = None, kernels: str = "classic") -> SplitArrays:
     """Blur a share of the batch's sharp images on the fly, and recompute their features.
 
     The dataset blurs 40 % of every class, so a rare class has only a few dozen blurred training
@@ -84,6 +85,9 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     When the classes are blur (`blurred_class` given: a blurred-vs-clear dataset), a freshly
     blurred Undistorted image is relabelled to `blurred_class`: augmentation never leaves a label
     that says the opposite of the pixels.
+
+    `kernels="psf"` blurs with randomised point-spread functions (train.psf_batch) in one batched
+    convolution instead of the classic Gaussian / motion / defocus draws (`kinds`, `ranges` unused).
     """
     if fraction <= 0:
         return batch
@@ -92,8 +96,11 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     if len(chosen) == 0:
         return batch
     images = batch.images.copy()
-    for i in chosen:
-        images[i] = apply_blur(images[i], sample_blur_spec(rng, kinds, ranges))
+    if kernels == "psf":
+        images[chosen] = psf_blur(images[chosen], rng)
+    else:
+        for i in chosen:
+            images[i] = apply_blur(images[i], sample_blur_spec(rng, kinds, ranges))
     fresh = compute_features(images[chosen], config)
     f = batch.features
     gray, scores, verdict, edges = f.gray.copy(), f.laplacian_var.copy(), f.blurred.copy(), f.edge_map.copy()

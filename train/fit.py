@@ -394,7 +394,8 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     config, model_cfg = ctx.config, ctx.data.model_cfg
     if config.blur_augment > 0:
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
-                             ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"))
+                             ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),
+                             kernels=config.blur_kernels)
     batch = augment(batch, rng)
     inputs = to_device(batch, model_cfg, ctx.device)
     labels = torch.from_numpy(batch.labels).to(ctx.device)

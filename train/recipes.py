@@ -24,6 +24,7 @@ from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHO
 
 PRETRAINED_MODES = (*PRETRAINED_CHOICES, "file")  # "file": backbone weights from --backbone-weights
 SELECT_MODES = ("balanced_acc", "val_loss", "last")
+BLUR_KERNEL_MODES = ("classic", "psf")
 # Fields that say where and how one run happens, not what is trained: left out of model.json's recipe.
 RUN_FIELDS = ("data", "out", "resume", "force", "progress")
 
@@ -51,6 +52,10 @@ class TrainConfig:
     blur_loss_weight: float = 0.5
     # Fresh blurs of this share of the sharp images in every batch: rare classes get many blurred views.
     blur_augment: float = 0.5
+    # Shapes of those fresh blurs: "classic" (Gaussian / motion line / defocus disc from the data
+    # card's ranges) or "psf" (randomised shake paths, rotated anisotropic Gaussians, discs and their
+    # compositions, beyond the classic ranges: features.psf). Classic stays the default until psf wins on dev.
+    blur_kernels: str = "classic"
     epochs: int = 9
     samples_per_epoch: int = 20000
     batch_size: int = 128
@@ -129,6 +134,8 @@ class TrainConfig:
             raise ValueError(f"ood_method must be one of {(*OOD_METHODS, 'none')}; got {self.ood_method!r}")
         if self.blur_evidence_set not in EVIDENCE_SETS:
             raise ValueError(f"blur_evidence_set must be one of {sorted(EVIDENCE_SETS)}; got {self.blur_evidence_set!r}")
+        if self.blur_kernels not in BLUR_KERNEL_MODES:
+            raise ValueError(f"blur_kernels must be one of {BLUR_KERNEL_MODES}; got {self.blur_kernels!r}")
         if self.head_retrain not in HEAD_METHODS:
             raise ValueError(f"head_retrain must be one of {HEAD_METHODS}; got {self.head_retrain!r}")
         if self.head_views < 1 or self.head_epochs < 1:

@@ -1,0 +1,137 @@
+"""Blur families that training never uses, for measuring whether a model learned blur or memorised
+the training kernels (issue 18).
+
+Training draws its blur from `features.kernels` (Gaussian, straight motion line, defocus disc) or
+`features.psf` (shake paths, rotated Gaussians, discs). Every family here is a different physical or
+digital process, written independently of those modules: a test asserts the two registries share
+no name and no function. Each family acts on a whole uint8 (N, H, W, 3) batch and takes a seeded
+generator so a sweep is reproducible.
+
+Strengths run from mild to at least as destructive as a Gaussian of sigma 3 by SSIM to the sharp
+image (`analysis.ssim`); the report prints that yardstick next to every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+BlurFn = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+
+
+@dataclass(frozen=True)
+class HeldOutFamily:
+    """One held-out family: its function, three strengths (mild -> strong) and how to print one."""
+
+    name: str
+    apply: BlurFn
+    strengths: tuple[float, ...]
+    unit: str  # format string for one strength
+    what: str
+
+
+def _per_image(images: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    return np.stack([fn(image) for image in images]) if len(images) else images.copy()
+
+
+def _soften(images: np.ndarray, sigma: float) -> np.ndarray:
+    return _per_image(images, lambda im: cv2.GaussianBlur(im, (0, 0), sigma, borderType=cv2.BORDER_REFLECT))
+
+
+def _remap(images: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Each image sampled at (x + dx, y + dy): dx, dy of shape (N, H, W), bilinear, reflected border."""
+    h, w = images.shape[1:3]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.stack([cv2.remap(im, xs + ddx.astype(np.float32), ys + ddy.astype(np.float32), cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT) for im, ddx, ddy in zip(images, dx, dy)])
+
+
+def glass_blur(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Frosted glass: every pixel takes the value of a random neighbour up to `strength` px away
+    (scattered, not smeared), between two light Gaussian passes (as ImageNet-C's glass blur)."""
+    n, h, w = images.shape[:3]
+    reach = int(round(strength))
+    soft = _soften(images, 0.5 + 0.15 * strength)
+    dy = rng.integers(-reach, reach + 1, (n, h, w)).astype(np.float32)
+    dx = rng.integers(-reach, reach + 1, (n, h, w)).astype(np.float32)
+    return _soften(_remap(soft, dx, dy), 0.5)
+
+
+def zoom_blur(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Zoom during the exposure: the mean of the image enlarged about its centre by 1 .. 1 + strength."""
+    n, h, w = images.shape[:3]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    total = np.zeros(images.shape, dtype=np.float64)
+    scales = np.linspace(1.0, 1.0 + strength, 12)
+    for s in scales:
+        mx, my = (cx + (xs - cx) / s).astype(np.float32), (cy + (ys - cy) / s).astype(np.float32)
+        total += np.stack([cv2.remap(im, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT) for im in images])
+    return np.clip(np.round(total / len(scales)), 0, 255).astype(np.uint8)
+
+
+def _ring_kernel(radius: float) -> np.ndarray:
+    """A thin annulus (catadioptric / mirror-lens bokeh): light lands on a ring, not a disc."""
+    half = int(np.ceil(radius)) + 1
+    ys, xs = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float64)
+    r = np.hypot(xs, ys)
+    ring = np.clip(1.0 - np.abs(r - radius), 0, None)
+    return (ring / ring.sum()).astype(np.float32)
+
+
+def lens_ring_blur(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """A ring-shaped bokeh of radius `strength` px, plus lateral chromatic aberration: red enlarged
+    and blue shrunk about the centre by 2 % per px of radius, so colour edges split."""
+    kernel = _ring_kernel(strength)
+    blurred = _per_image(images, lambda im: cv2.filter2D(im, -1, kernel, borderType=cv2.BORDER_REFLECT))
+    h, w = images.shape[1:3]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    out = blurred.copy()
+    for channel, s in ((0, 1 + 0.02 * strength), (2, 1 - 0.02 * strength)):
+        mx, my = (cx + (xs - cx) / s).astype(np.float32), (cy + (ys - cy) / s).astype(np.float32)
+        for i in range(len(out)):
+            out[i, :, :, channel] = cv2.remap(blurred[i, :, :, channel], mx, my, cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_REFLECT)
+    return out
+
+
+def turbulence_blur(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Atmospheric turbulence: a smooth random warp (displacement up to about `strength` px, varying
+    over a few px) and the short-exposure softening that comes with it."""
+    n, h, w = images.shape[:3]
+    field = rng.normal(0, 1, (2, n, h, w)).astype(np.float32)
+    field = np.stack([[cv2.GaussianBlur(f, (0, 0), 2.0) for f in part] for part in field])
+    field *= strength / max(1e-6, float(np.abs(field).mean()) * 2.5)
+    return _soften(_remap(images, field[0], field[1]), 0.4 + 0.3 * strength)
+
+
+def pixelate_blur(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Pixelation: averaged down by `strength`, then blown up with nearest-neighbour blocks (a
+    low-resolution thumbnail or a censored region), not the smooth bilinear upscale of `resize`."""
+    h, w = images.shape[1:3]
+    small = (max(1, round(w / strength)), max(1, round(h / strength)))
+    return _per_image(images, lambda im: cv2.resize(cv2.resize(im, small, interpolation=cv2.INTER_AREA), (w, h),
+                                                    interpolation=cv2.INTER_NEAREST))
+
+
+HELD_OUT_FAMILIES: tuple[HeldOutFamily, ...] = (
+    HeldOutFamily("glass", glass_blur, (1.0, 2.0, 4.0), "reach {:g} px", "frosted glass: pixels scattered locally"),
+    HeldOutFamily("zoom", zoom_blur, (0.3, 0.6, 1.0), "zoom ×{:g}", "zoom during the exposure"),
+    HeldOutFamily("lens-ring", lens_ring_blur, (1.5, 2.5, 3.5), "ring radius {:g} px",
+                  "ring bokeh + chromatic aberration"),
+    HeldOutFamily("turbulence", turbulence_blur, (2.0, 4.0, 6.0), "warp {:g} px", "atmospheric turbulence"),
+    HeldOutFamily("pixelate", pixelate_blur, (3.0, 5.0, 7.0), "blocks {:g} px", "pixelation (nearest-neighbour)"),
+)
+HELD_OUT_NAMES = tuple(f.name for f in HELD_OUT_FAMILIES)
+
+
+def family(name: str) -> HeldOutFamily:
+    """The held-out family called `name` (ValueError naming the choices otherwise)."""
+    for f in HELD_OUT_FAMILIES:
+        if f.name == name:
+            return f
+    raise ValueError(f"held-out blur family must be one of {HELD_OUT_NAMES}; got {name!r}")

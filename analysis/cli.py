@@ -45,6 +45,9 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                         "with kernels it never used, accuracy per kind and strength")
     parser.add_argument("--robustness-images", type=positive_int, default=2000,
                         help="sharp images the robustness sweep uses (default: %(default)s)")
+    parser.add_argument("--held-out-blur", type=positive_int, default=0, metavar="N",
+                        help="add the held-out blur section on N sharp images: blur families training never uses, "
+                        "accuracy and unfamiliar warnings per family x strength with intervals (default: off)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_report)
     return parser
@@ -61,5 +64,6 @@ def run_report(args: argparse.Namespace) -> int:
     index = make_report(args.model, args.data, split=args.split, out=args.out, force=args.force,
                         batch_size=args.batch_size, progress=not args.no_progress,
                         n_resamples=args.bootstrap, seed=args.seed,
-                        robustness_images=args.robustness_images if args.robustness else 0)
+                        robustness_images=args.robustness_images if args.robustness else 0,
+                        held_out_blur_images=args.held_out_blur)
     return _print_path(index)

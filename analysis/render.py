@@ -160,6 +160,11 @@ def _optional_tables(metrics: dict[str, Any]) -> list[Table]:
     if "ood" in metrics:
         header, rows, note = ood_rows(metrics["ood"])
         tables.append(Table("ood-table", "Unfamiliar images: does the warning fire?", header, rows, note))
+    if "held_out_blur" in metrics:
+        from analysis.held_out_blur import held_out_rows
+
+        header, rows, note = held_out_rows(metrics["held_out_blur"])
+        tables.append(Table("held-out-blur-table", "Blur training never used: accuracy and warnings", header, rows, note))
     return tables
 
 

@@ -46,6 +46,7 @@ SECTIONS = [
     ("Calibration", ["calibration-table", "calibration-before-after", "fig-reliability"]),
     ("Blur beyond training", ["robustness-table", "fig-robustness"]),
     ("Unfamiliar images", ["ood-table", "fig-ood"]),
+    ("Blur training never used", ["held-out-blur-table", "fig-held-out-blur"]),
 ]
 
 
@@ -67,10 +68,12 @@ def make_report(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     robustness_images: int = 0,
+    held_out_blur_images: int = 0,
 ) -> Path:
     """Evaluate the checkpoint at `model` on `split` of dataset `data`; returns the path of index.html.
 
-    `robustness_images` > 0 adds the blur-beyond-training sweep on that many sharp images of the split.
+    `robustness_images` > 0 adds the blur-beyond-training sweep on that many sharp images of the split;
+    `held_out_blur_images` > 0 the held-out blur families (accuracy and warnings, analysis.held_out_blur).
     """
     from fusion.predictor import Predictor
     from train.data.dataset_dir import read_dataset
@@ -87,6 +90,11 @@ def make_report(
         from analysis.robustness import robustness_sweep
 
         robustness = robustness_sweep(predictor, dataset, split, robustness_images, batch_size=batch_size, progress=progress)
+    held_out = None
+    if held_out_blur_images:
+        from analysis.held_out_blur import held_out_sweep
+
+        held_out = held_out_sweep(predictor, dataset, split, held_out_blur_images, batch_size=batch_size, progress=progress)
     ood = ood_section(predictor, evaluation.ood_scores, split, batch_size=batch_size)
     cfg = predictor.config
     fitted = evaluation.blur_threshold  # the checkpoint's fitted threshold, as the Predictor applied it
@@ -102,7 +110,7 @@ def make_report(
     }
     return write_report(evaluation, out, card=dataset.card, fitted_threshold=fitted, provenance=provenance,
                         force=force, n_resamples=n_resamples, seed=seed, train_counts=dataset.train_counts(),
-                        robustness=robustness, ood=ood)
+                        robustness=robustness, ood=ood, held_out_blur=held_out)
 
 
 def write_report(
@@ -118,12 +126,15 @@ def write_report(
     default_threshold: float = DEFAULT_BLUR_THRESHOLD,
     robustness: dict[str, Any] | None = None,
     ood: dict[str, Any] | None = None,
+    held_out_blur: dict[str, Any] | None = None,
 ) -> Path:
     """Compute metrics, draw the figures and write the report directory atomically."""
     table = evaluation.table
     split = provenance.get("split", "test")
     metrics = compute_metrics(table, fitted_threshold, default_threshold, n_resamples=n_resamples, seed=seed)
     add_optional_sections(metrics, evaluation, robustness, ood)
+    if held_out_blur is not None:
+        metrics["held_out_blur"] = held_out_blur
     metrics["summary"] = summarize(metrics, split)
     metrics["run"] = dict(provenance, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           blur_threshold_fitted=fitted_threshold, blur_threshold_default=default_threshold)
@@ -227,6 +238,12 @@ def optional_figures(metrics: dict[str, Any]) -> list[tuple]:
         figures.append(("fig-ood", "ood", "Out-of-distribution score: familiar and unfamiliar images",
                         "Score of each image of the split and of each unfamiliar set; right of the dashed line "
                         "the page warns.", ood_figure(metrics["ood"])))
+    if "held_out_blur" in metrics:
+        from analysis.held_out_blur import held_out_figure
+
+        figures.append(("fig-held-out-blur", "held_out_blur", "Blur training never used: accuracy and warnings",
+                        "Sharp images re-blurred by each held-out family (solid) and by trained families past their "
+                        "range (dashed), level 0 = sharp.", held_out_figure(metrics["held_out_blur"])))
     return figures
 
 

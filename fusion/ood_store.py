@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.blur_views import with_blurred_views
 from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, Embedded, OODStats, combine, fit_balanced_gaussian,
                         fit_mahalanobis, fit_threshold, image_scores, member_scores, stage_names)
 
@@ -37,8 +38,11 @@ def _fit_stats(predictor, settings: dict, train_images, train_labels: np.ndarray
     labels = np.asarray(train_labels)
     subset = np.sort(np.random.default_rng(seed).permutation(len(labels))[:max_train])
     stages = settings.get("stages")
-    embedded = predictor.embed_batch([train_images[i] for i in subset], progress=progress, stages=stages)
-    unit_labels = labels[subset][embedded.owner]
+    images, labels = [train_images[i] for i in subset], labels[subset]
+    if settings.get("blur_views"):
+        images, labels = with_blurred_views(images, labels, seed)
+    embedded = predictor.embed_batch(images, progress=progress, stages=stages)
+    unit_labels = labels[embedded.owner]
     if settings["method"] == "mahalanobis":
         return {"embedding": fit_mahalanobis(embedded.embeddings.numpy(), unit_labels, predictor.config.num_classes)}
     return {n: fit_balanced_gaussian(f.numpy(), unit_labels) for n, f in zip(stage_names(stages), embedded.stages or [])}
@@ -51,19 +55,23 @@ def ood_stages(method: str) -> list[int] | None:
 
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
-            val: Embedded | None = None) -> tuple[dict, dict[str, OODStats]]:
+            val: Embedded | None = None, blur_views: bool = False) -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
     covariances settle long before 23k images); standardisation and threshold from every
     validation image. `val`: the validation images already embedded (with `ood_stages(method)`)
     by a caller that needed the pass anyway (training's temperature fit), so it is not repeated.
+    `blur_views`: training and validation images each get one blurred copy (fusion.blur_views), so
+    blur the model still reads is not called unfamiliar; `val` is then embedded again with the copies.
     """
     method = resolve_method(method, predictor.config.branches)
     if len(val_images) == 0:
         raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
     stages = ood_stages(method)
-    settings: dict = {"method": method, **({"stages": stages} if stages else {})}
+    settings: dict = {"method": method, **({"stages": stages} if stages else {}), **({"blur_views": True} if blur_views else {})}
+    if blur_views:
+        val_images, val = with_blurred_views(val_images, seed=seed + 1)[0], None
     stats = {} if method == "energy" else _fit_stats(predictor, settings, train_images, train_labels, max_train, seed, progress)
     if val is None:
         val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)

@@ -30,7 +30,7 @@ from fusion.predictor import Predictor
 
 def fit_run_held_out(model: str | os.PathLike, dataset: Any, method: str = "stages", keep: float = DEFAULT_KEEP,
                      progress: bool = True, temperature_split: str = "val",
-                     batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[Any, dict | None]:
+                     batch_size: int = DEFAULT_BATCH_SIZE, blur_views: bool = False) -> tuple[Any, dict | None]:
     """Fit and store the temperature (on `temperature_split`) and the OOD settings of the run `model`
     on the read dataset `data`; returns (calibration result, OOD settings)."""
     if not 0 < keep < 1:  # before any image is read (fit_threshold would only say so after the pass)
@@ -49,7 +49,7 @@ def fit_run_held_out(model: str | os.PathLike, dataset: Any, method: str = "stag
                                     dataset.load_images("train", progress=progress) if train else [],
                                     dataset.labels("train") if train else None,
                                     ood_method=method, keep=keep, batch_size=batch_size, progress=progress,
-                                    temperature=calibrated is None)
+                                    temperature=calibrated is None, blur_views=blur_views)
     return calibrated or fitted, settings
 
 

@@ -33,6 +33,8 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--ood-method", default="stages", choices=(*OOD_METHODS, "none"),
                         help="unfamiliar-image score to fit as well: threshold keeping --keep of val (default: %(default)s)")
+    parser.add_argument("--ood-blur-views", action="store_true",
+                        help="fit the OOD score on blurred copies of the train and val images too, so blur is familiar")
     parser.add_argument("--keep", type=float, default=DEFAULT_OOD_KEEP, help="share of validation images the OOD threshold keeps (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_calibrate)
@@ -45,7 +47,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from fusion.ood import describe_settings
 
     result, settings = fit_run_held_out(args.model, read_dataset(args.data), args.ood_method, args.keep, progress=not args.no_progress,
-                                        temperature_split=args.split, batch_size=args.batch_size)
+                                        temperature_split=args.split, batch_size=args.batch_size,
+                                        blur_views=args.ood_blur_views)
     print(f"temperature {result.temperature:.4f} {result.source}: NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, "
           f"ECE {100 * result.ece_before:.2f} % -> {100 * result.ece_after:.2f} %")
     if settings is not None:

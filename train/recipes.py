@@ -84,6 +84,9 @@ class TrainConfig:
     # image branch), "energy", "mahalanobis", or "none" to skip. Stages was chosen on the dev split
     # against photographs, noise and digits (docs/RESULTS.md, "Unfamiliar images").
     ood_method: str = "stages"
+    # Fit that score on blurred copies of the train and val images as well (fusion.blur_views), so
+    # blur the model still reads is not flagged unfamiliar. Off until measured on dev (issue 18).
+    ood_blur_views: bool = False
     # Blur evidence for a blurred-vs-clear dataset's blur branch (`features.frequency.EVIDENCE_SETS`):
     # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic", and "cepstral"
     # (multiscale + cepstral dips, for motion blur) beat "multiscale", on dev photos over 3 seeds

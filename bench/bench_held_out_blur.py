@@ -7,28 +7,21 @@ x strength, next to sharp (analysis.held_out_blur), printed as a table and writt
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.held_out_args import blur_bench_parser, parse_checked  # noqa: E402
+from features.atomic import atomic_write_json  # noqa: E402
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="trained run dir")
-    parser.add_argument("--data", type=Path, default=Path("data/fmnist-lt-blur-v1"))
+    parser = blur_bench_parser(__doc__.splitlines()[0], "JSON file for the whole section")
     parser.add_argument("--split", default="dev", help="dev to choose recipes; test once, for what ships")
-    parser.add_argument("--n", type=int, default=2000, help="sharp images re-blurred under every condition")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="JSON file for the whole section")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error(f"--n must be a positive integer, got {args.n}")
-    if not (args.model / "model.json").is_file():
-        parser.error(f"--model {args.model} is not a trained run dir (no model.json)")
+    args = parse_checked(parser, argv)
 
     from analysis.held_out_blur import held_out_rows, held_out_sweep
     from fusion.predictor import Predictor
@@ -44,10 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
     print(note)
     print(f"{section['seconds']} s on {args.device}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(section, indent=1))
-    tmp.replace(args.out)
+    atomic_write_json(args.out, section)
     return 0
 
 

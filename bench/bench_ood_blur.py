@@ -7,23 +7,25 @@ Targets (issue 18): where accuracy is >= 70 %, blurred images flagged at most 2x
 ones; AUROC >= 0.99 for every unfamiliar set.
 
     .venv/bin/python bench/bench_ood_blur.py --model runs/default --data data/fmnist-lt-blur-v1 --out ood_blur.json \\
-        [--n 2000] [--device cuda]
+        [--n 2000] [--device cuda] [--train-images 5000 --test-images 0 --set-size 200: smaller for a CPU run]
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.held_out_args import blur_bench_parser, parse_checked  # noqa: E402
+from features.atomic import atomic_write_json  # noqa: E402
+
 TARGET_RATIO, TARGET_ACCURACY, TARGET_AUROC = 2.0, 0.70, 0.99
 
 
-def refit_with_blur_views(predictor, dataset, seed: int = 0):
+def refit_with_blur_views(predictor, dataset, max_train: int = 5000, seed: int = 0):
     """A Predictor sharing the run's weights whose OOD score was fitted on blurred views as well."""
     from fusion.ood_store import fit_ood
     from fusion.predictor import Predictor
@@ -31,18 +33,24 @@ def refit_with_blur_views(predictor, dataset, seed: int = 0):
     method = predictor.config.ood.get("method") or "stages"
     settings, stats = fit_ood(predictor, dataset.load_images("train", progress=False), dataset.labels("train"),
                               dataset.load_images("val", progress=False), method=method,
-                              keep=predictor.config.ood.get("keep", 0.95), seed=seed, blur_views=True)
+                              keep=predictor.config.ood.get("keep", 0.95), max_train=max_train, seed=seed,
+                              blur_views=True)
     config = dataclasses.replace(predictor.config, ood=settings)
     return Predictor(predictor.model, config, device=predictor.device, ood_stats=stats)
 
 
-def measure(predictor, dataset, n: int, sets: dict) -> dict:
+def measure(predictor, dataset, n: int, sets: dict, test_images: int = 0) -> dict:
     """Held-out blur sweep on dev (accuracy, warnings) and the OOD section on test."""
+    import numpy as np
+
     from analysis.held_out_blur import held_out_sweep
     from analysis.ood_report import ood_section
 
     sweep = held_out_sweep(predictor, dataset, "dev", n, progress=False)
-    test = predictor.predict_batch(dataset.load_images("test", progress=False))
+    test = dataset.load_images("test", progress=False)
+    if test_images:  # a seeded subset, for a CPU-sized run
+        test = test[np.sort(np.random.default_rng(0).permutation(len(test))[:test_images])]
+    test = predictor.predict_batch(test)
     ood = ood_section(predictor, [p.ood_score for p in test], "test", sets)
     for s in ood["sets"]:
         s.pop("scores")
@@ -81,17 +89,11 @@ def print_table(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="trained run dir")
-    parser.add_argument("--data", type=Path, default=Path("data/fmnist-lt-blur-v1"))
-    parser.add_argument("--n", type=int, default=2000, help="sharp dev images re-blurred under every condition")
-    parser.add_argument("--out", type=Path, required=True, help="JSON file for both fits' figures")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error(f"--n must be a positive integer, got {args.n}")
-    if not (args.model / "model.json").is_file():
-        parser.error(f"--model {args.model} is not a trained run dir (no model.json)")
+    parser = blur_bench_parser(__doc__.splitlines()[0], "JSON file for both fits' figures")
+    parser.add_argument("--train-images", type=int, default=5000, help="training images the refit uses (shipped fit: 5000)")
+    parser.add_argument("--test-images", type=int, default=0, help="test images for AUROC (0 = the whole split)")
+    parser.add_argument("--set-size", type=int, default=200, help="images per noise/digit set")
+    args = parse_checked(parser, argv)
 
     from analysis.ood_report import ood_sets
     from fusion.predictor import Predictor
@@ -102,17 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     shipped = Predictor.from_checkpoint(args.model, device=args.device)
     if not shipped.config.ood.get("method"):
         parser.error(f"--model {args.model} has no unfamiliar-image score to measure")
-    sets = ood_sets()
-    results = {"shipped": measure(shipped, dataset, args.n, sets)}
-    results["blur-views"] = measure(refit_with_blur_views(shipped, dataset), dataset, args.n, sets)
+    sets = ood_sets(args.set_size)
+    results = {"shipped": measure(shipped, dataset, args.n, sets, args.test_images)}
+    refit = refit_with_blur_views(shipped, dataset, args.train_images)
+    results["blur-views"] = measure(refit, dataset, args.n, sets, args.test_images)
     for r in results.values():
         r["verdict"] = verdict(r)
     print_table(results)
     print(f"{time.perf_counter() - start:.1f} s on {args.device}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"model": str(args.model), "n": args.n, **results}, indent=1))
-    tmp.replace(args.out)
+    settings = {k: getattr(args, k) for k in ("n", "train_images", "test_images", "set_size")}
+    atomic_write_json(args.out, {"model": str(args.model), **settings, **results})
     return 0
 
 

@@ -117,3 +117,28 @@ def test_sweep_scores_every_condition_with_intervals_and_a_table(garments):
     header, rows, note = held_out_rows(section)
     assert len(rows) == len(conditions()) + 1 and "Wilson" in note and "SSIM" in header
     assert held_out_figure(section) is not None
+
+
+def test_report_adds_the_held_out_section_with_table_and_plot(tiny_checkpoint, tiny_dataset, tmp_path):
+    import json
+
+    from analysis.report import make_report
+
+    index = make_report(tiny_checkpoint, tiny_dataset.root, split="dev", out=tmp_path / "report", n_resamples=20,
+                        progress=False, held_out_blur_images=16)
+    metrics = json.loads((index.parent / "metrics.json").read_text())
+    section = metrics["held_out_blur"]
+    assert section["n_images"] == 16 and len(section["conditions"]) == len(conditions())
+    html = index.read_text()
+    assert "held-out-blur-table" in html and "fig-held-out-blur" in html
+
+
+def test_blur_benches_refuse_a_directory_that_is_no_run(tmp_path):
+    from bench.held_out_args import blur_bench_parser, parse_checked
+
+    parser = blur_bench_parser("test", "out")
+    with pytest.raises(SystemExit) as stop:
+        parse_checked(parser, ["--model", str(tmp_path), "--out", str(tmp_path / "x.json")])
+    assert stop.value.code == 2
+    with pytest.raises(SystemExit):
+        parse_checked(parser, ["--model", str(tmp_path), "--out", "x.json", "--n", "0"])

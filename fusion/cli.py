@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--explain", type=Path, default=None, metavar="DIR", help="write a Grad-CAM overlay as DIR/<name>_gradcam.png")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="threads reading and preparing the next batches while the model runs (default: cores - 1, at least 1)")
+                        help="threads reading and preparing the next batches while the model runs; 0 prepares them "
+                        "inline (default: cores - 2, or 0 on 2 cores or fewer)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_predict)
 
@@ -95,8 +96,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:

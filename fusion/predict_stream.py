@@ -46,8 +46,13 @@ class _ReadBatch:
 
 
 def default_workers() -> int:
-    """Reader threads: one per core beyond the first, at least one (the model uses the cores too)."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    """Reader threads: one per core beyond two, or none (batches prepared inline) on two cores or fewer.
+
+    On 2 cores a reader thread competes with torch's two threads and holds Python's lock through
+    its per-image Python code: `bench/bench_predict_folder.py` measured the threaded stream at 0.87x
+    the inline path there. Beyond two cores the readers have a core to themselves."""
+    cores = os.cpu_count() or 1
+    return cores - 2 if cores > 2 else 0
 
 
 def _read_and_prepare(predictor: Predictor, paths: Sequence[Path], indices: range) -> _ReadBatch:
@@ -72,17 +77,22 @@ def predict_stream(predictor: Predictor, paths: Sequence[Path], batch_size: int 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     workers = default_workers() if workers is None else workers
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer (0: prepare batches inline), got {workers!r}")
     chunks = iter([range(start, min(start + batch_size, len(paths))) for start in range(0, len(paths), batch_size)])
     result, start = StreamResult(), time.perf_counter()
-    with ThreadPoolExecutor(workers, thread_name_prefix="blurfuse-read") as pool, \
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="blurfuse-read") as pool, \
             tqdm(total=len(paths), desc="predict", unit="img", disable=not progress) as bar:
         pending: deque[Future] = deque()
 
         def refill() -> None:
             while len(pending) < workers + 1 and (chunk := next(chunks, None)) is not None:
-                pending.append(pool.submit(_read_and_prepare, predictor, paths, chunk))
+                if workers == 0:  # inline: read and prepare now, in this thread
+                    done: Future = Future()
+                    done.set_result(_read_and_prepare(predictor, paths, chunk))
+                    pending.append(done)
+                else:
+                    pending.append(pool.submit(_read_and_prepare, predictor, paths, chunk))
 
         refill()
         while pending:

@@ -24,7 +24,7 @@ def folder(tiny_dataset, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("workers", [0, 1, 3])
 def test_stream_answers_equal_the_batch_path_in_input_order(tiny_checkpoint, folder, workers):
     predictor = Predictor.from_checkpoint(tiny_checkpoint)
     paths = sorted(folder.iterdir())
@@ -46,7 +46,7 @@ def test_stream_answers_equal_the_batch_path_in_input_order(tiny_checkpoint, fol
 def test_bad_stream_settings_are_refused(tiny_checkpoint, folder):
     predictor = Predictor.from_checkpoint(tiny_checkpoint)
     with pytest.raises(ValueError, match="workers"):
-        predict_stream(predictor, sorted(folder.iterdir()), workers=0)
+        predict_stream(predictor, sorted(folder.iterdir()), workers=-1)
     with pytest.raises(ValueError, match="batch_size"):
         predict_stream(predictor, sorted(folder.iterdir()), batch_size=0)
 
@@ -59,6 +59,6 @@ def test_cli_prints_a_summary_line_with_images_per_second(tiny_checkpoint, folde
     assert captured.out.count("\n") >= 24
 
 
-def test_cli_refuses_zero_workers(tiny_checkpoint, folder, capsys):
-    assert main(["predict", str(folder), "--model", str(tiny_checkpoint), "--workers", "0"]) == 2
+def test_cli_refuses_negative_workers(tiny_checkpoint, folder, capsys):
+    assert main(["predict", str(folder), "--model", str(tiny_checkpoint), "--workers", "-1"]) == 2
     assert "--workers" in capsys.readouterr().err

@@ -22,6 +22,15 @@ def test_class_balanced_draws_draw_every_class_equally_often_however_rare():
     assert set(draws[labels[draws] == 3]) == {999}  # the one image of the rarest class
 
 
+def test_class_balanced_draws_pick_images_uniformly_within_a_class_in_any_label_order():
+    labels = np.random.default_rng(1).permutation(np.array([0] * 500 + [1] * 5))
+    draws = class_balanced_draws(labels, 20_000, np.random.default_rng(0))
+    rare_images = np.flatnonzero(labels == 1)
+    per_image = np.array([(draws == i).sum() for i in rare_images])
+    assert set(np.unique(draws[labels[draws] == 1])) == set(rare_images)
+    assert np.all(np.abs(per_image / 10_000 - 0.2) < 0.02)  # half the draws are class 1, spread over its 5 images
+
+
 def _separable(n_per_class=(400, 40, 8), dim=6, seed=0):
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 3, (len(n_per_class), dim))

@@ -50,11 +50,14 @@ class HeadSettings:
 
 def class_balanced_draws(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """`n` indices into `labels`: a class drawn uniformly, then an image of it uniformly, so every
-    class is drawn equally often however rare (counted in the tests)."""
-    classes = np.unique(labels)
-    members = [np.flatnonzero(labels == c) for c in classes]
+    class is drawn equally often however rare (counted in the tests). Vectorised: a Python loop
+    per draw cost about a second for the default's 420k draws."""
+    classes, counts = np.unique(labels, return_counts=True)
+    by_class = np.argsort(np.searchsorted(classes, labels), kind="stable")  # indices grouped class by class
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     which = rng.integers(0, len(classes), n)
-    return np.array([members[c][rng.integers(0, len(members[c]))] for c in which], dtype=np.int64)
+    offsets = np.floor(rng.random(n) * counts[which]).astype(np.int64)
+    return by_class[starts[which] + offsets].astype(np.int64)
 
 
 def _balanced_batches(labels: np.ndarray, settings: HeadSettings):

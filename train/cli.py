@@ -15,7 +15,8 @@ from features.arg_types import absolute_path
 from fusion.config import OOD_METHODS
 from fusion.defaults import PRETRAINED_CHOICES
 from train.recipe_choice import pick_recipe
-from train.recipes import RECIPES, SELECT_MODES, TrainConfig, recipe_config
+from train.head_retrain import HEAD_METHODS
+from train.recipes import BLUR_KERNEL_MODES, RECIPES, SELECT_MODES, TrainConfig, recipe_config
 from train.sampler import SAMPLER_MODES
 
 # Settings a command-line run fixes itself rather than taking from the recipe's overrides.
@@ -25,7 +26,8 @@ _RUN_SETTINGS = ("data", "out", "recipe", "seed", "device", "resume", "force", "
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", parents=[get_args_parser(add_help=False)], help="train the fusion model on a dataset dir",
-        description="Train the RGB + edge + blur fusion model with class-balanced sampling and a logit-adjusted loss. "
+        description="Train the RGB + edge + blur fusion model (Balanced Softmax on the natural class mix, then the "
+        "classifier re-trained with class-balanced sampling). "
         "Multi-process: torchrun --nproc_per_node=N -m train.torchrun --data DIR --out RUN",
     )
     parser.set_defaults(func=run)
@@ -65,6 +67,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "statistics + energy, energy for models without the image branch; none skips it)")
     parser.add_argument("--blur-evidence-set", choices=sorted(EVIDENCE_SETS),
                         help="blur evidence of a blurred-vs-clear dataset's blur branch (default cepstral)")
+    parser.add_argument("--blur-kernels", choices=BLUR_KERNEL_MODES,
+                        help="training blur: classic (Gaussian, motion, defocus) or psf (randomised point-spread functions)")
+    parser.add_argument("--head-retrain", choices=HEAD_METHODS,
+                        help="last stage: the classifier re-trained with class-balanced sampling on frozen branches (none = off)")
+    parser.add_argument("--head-views", type=int, help="embedding passes over the training images for the head stage")
+    parser.add_argument("--head-epochs", type=int, help="passes' worth of class-balanced draws in the head stage")
+    parser.add_argument("--ood-blur-views", action=argparse.BooleanOptionalAction, default=None,
+                        help="fit the unfamiliar-image score on blurred views of val too, so blur alone does not look unfamiliar")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

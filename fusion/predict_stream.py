@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -68,6 +68,23 @@ def _read_and_prepare(predictor: Predictor, paths: Sequence[Path], indices: rang
     return _ReadBatch(read, arrays, errors, predictor.prepare(arrays) if arrays else None)
 
 
+def _read_batches(predictor: Predictor, paths: Sequence[Path], chunks: list[range], workers: int) -> Iterator[_ReadBatch]:
+    """The chunks read and prepared in order: inline when `workers` is 0, else by a pool that keeps
+    `workers + 1` batches in flight, so the readers work on the next batches while the model runs."""
+    if workers == 0:
+        for chunk in chunks:
+            yield _read_and_prepare(predictor, paths, chunk)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="blurfuse-read") as pool:
+        pending: deque[Future] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_read_and_prepare, predictor, paths, chunk))
+            if len(pending) > workers + 1:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def predict_stream(predictor: Predictor, paths: Sequence[Path], batch_size: int = 64, workers: int | None = None,
                    progress: bool = True, on_batch: OnBatch | None = None) -> StreamResult:
     """Predict every file in `paths`; `on_batch(indices, arrays, predictions)` sees each batch as it
@@ -79,25 +96,10 @@ def predict_stream(predictor: Predictor, paths: Sequence[Path], batch_size: int 
     workers = default_workers() if workers is None else workers
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be a non-negative integer (0: prepare batches inline), got {workers!r}")
-    chunks = iter([range(start, min(start + batch_size, len(paths))) for start in range(0, len(paths), batch_size)])
+    chunks = [range(start, min(start + batch_size, len(paths))) for start in range(0, len(paths), batch_size)]
     result, start = StreamResult(), time.perf_counter()
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="blurfuse-read") as pool, \
-            tqdm(total=len(paths), desc="predict", unit="img", disable=not progress) as bar:
-        pending: deque[Future] = deque()
-
-        def refill() -> None:
-            while len(pending) < workers + 1 and (chunk := next(chunks, None)) is not None:
-                if workers == 0:  # inline: read and prepare now, in this thread
-                    done: Future = Future()
-                    done.set_result(_read_and_prepare(predictor, paths, chunk))
-                    pending.append(done)
-                else:
-                    pending.append(pool.submit(_read_and_prepare, predictor, paths, chunk))
-
-        refill()
-        while pending:
-            read = pending.popleft().result()
-            refill()  # the readers start on the next batches before the model runs this one
+    with tqdm(total=len(paths), desc="predict", unit="img", disable=not progress) as bar:
+        for read in _read_batches(predictor, paths, chunks, workers):
             result.errors.update(read.errors)
             if read.prepared is not None:
                 predictions = predictor.predict_prepared(read.prepared)

@@ -87,7 +87,7 @@ def pick_images(model: Path, count: int = 3000) -> dict[str, bytes]:
     from bench.bench_predict_folder import fmnist_test_images
 
     images = fmnist_test_images(count)
-    predictions = Predictor.from_checkpoint(model).predict_batch(list(images), batch_size=256)
+    predictions = Predictor.from_checkpoint(model).predict_batch(list(images))
     normal = next(i for i, p in enumerate(predictions) if p.blur_disagreement is None and p.in_distribution is not False)
     disagree = next((i for i, p in enumerate(predictions) if p.blur_disagreement is not None), None)
     if disagree is None:

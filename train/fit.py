@@ -36,6 +36,7 @@ from features.atomic import atomic_write_json, atomic_write_text
 from features.groups import GROUPS, group_means, nanmean, per_class_recall
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
+from fusion.fast_depthwise import use_fast_depthwise_grad
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
@@ -223,6 +224,8 @@ def build_training(config: TrainConfig, data: TrainData, device: torch.device, r
     pretrained = "none" if config.pretrained == "file" else config.pretrained
     model = create_model(data.model_cfg, pretrained=pretrained, backbone_weights=config.backbone_weights)
     model = model.to(device).to(memory_format=torch.channels_last)
+    if device.type == "cpu":  # the CPU's depthwise weight gradient is the step's largest cost; cuDNN's is not
+        log.debug("fast depthwise weight gradients on %d convolutions", use_fast_depthwise_grad(model))
     counts = data.train_counts
     criteria = {mode: LogitAdjustedLoss(sampled_prior(counts, class_weights(counts, mode, config.sampler_beta)),
                                         config.logit_adjust_tau).to(device) for mode in {config.sampler, "none"}}

@@ -90,8 +90,9 @@ def fit_blur_standardisation(laplacian_var: np.ndarray) -> tuple[float, float]:
     return float(log_var.mean()), std if std > 1e-6 else 1.0
 
 
-def rgb_inputs(images: np.ndarray | Sequence[np.ndarray], cfg: ModelConfig) -> np.ndarray:
-    """(N,3,S,S) float32: resized to `cfg.input_size`, scaled to [0,1], normalised with mean/std."""
+def rgb_inputs(images: np.ndarray | Sequence[np.ndarray], cfg: ModelConfig) -> torch.Tensor:
+    """(N,3,S,S) float32 in channels-last memory format (the model's; no transposing copy):
+    resized to `cfg.input_size`, scaled to [0,1], normalised with mean/std."""
     items = _as_image_list(images)
     size = cfg.input_size
     batch = np.empty((len(items), size, size, 3), dtype=np.uint8)
@@ -100,7 +101,7 @@ def rgb_inputs(images: np.ndarray | Sequence[np.ndarray], cfg: ModelConfig) -> n
     scale = 1.0 / (255.0 * np.asarray(cfg.std, dtype=np.float32))
     shift = np.asarray(cfg.mean, dtype=np.float32) / np.asarray(cfg.std, dtype=np.float32)
     out = batch.astype(np.float32) * scale - shift
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 def model_inputs(images: np.ndarray | Sequence[np.ndarray], feats, cfg: ModelConfig) -> dict[str, torch.Tensor]:
@@ -116,7 +117,7 @@ def model_inputs(images: np.ndarray | Sequence[np.ndarray], feats, cfg: ModelCon
     if len(feats.laplacian_var) != n or len(feats.edge_map) != n:
         raise ValueError(f"feats describe {len(feats.laplacian_var)} images but {n} images were given")
     return {
-        "rgb": torch.from_numpy(rgb_inputs(images, cfg)),
+        "rgb": rgb_inputs(images, cfg),
         "edge": torch.from_numpy(resize_edge_map(feats.edge_map, cfg.input_size)[:, None]),
         "blur": torch.from_numpy(blur_inputs(feats.laplacian_var, feats.blurred, cfg, feats.gray)),
     }

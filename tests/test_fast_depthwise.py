@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from fusion.config import ModelConfig
-from fusion.fast_depthwise import FastGradDepthwiseConv2d, shifted_weight_grad, use_fast_depthwise_grad
+from fusion.fast_depthwise import (FastGradDepthwiseConv2d, SmallMapPointwiseConv2d, shifted_weight_grad,
+                                   use_fast_depthwise_grad)
 from fusion.model import create_model
 
 
@@ -46,12 +47,11 @@ def test_a_swapped_backbone_gives_the_same_outputs_and_gradients():
     assert use_fast_depthwise_grad(fast) == 16  # efficientnet-lite0: one depthwise convolution per block
     assert use_fast_depthwise_grad(fast) == 0  # idempotent
     inputs = _inputs(cfg)
-    plain.train(), fast.train()
-    torch.manual_seed(2)  # the same dropout masks in both
-    out_plain = plain(**inputs)["logits"]
-    torch.manual_seed(2)
-    out_fast = fast(**inputs)["logits"]
-    torch.testing.assert_close(out_fast, out_plain, rtol=0, atol=0)
+    # eval mode: batch norm on running statistics, no dropout, so the two differ only by the convolutions
+    # (train-mode batch norm over 4 images on 1x1 maps is ill-conditioned enough to turn rounding into noise)
+    plain.eval(), fast.eval()
+    out_plain, out_fast = plain(**inputs)["logits"], fast(**inputs)["logits"]
+    torch.testing.assert_close(out_fast, out_plain, rtol=1e-5, atol=1e-5)
     out_plain.square().sum().backward()
     out_fast.square().sum().backward()
     for (name, a), (_, b) in zip(plain.named_parameters(), fast.named_parameters()):
@@ -66,5 +66,24 @@ def test_the_swap_survives_a_deep_copy_and_skips_ordinary_convolutions():
     swapped = [m for m in copied.modules() if isinstance(m, FastGradDepthwiseConv2d)]
     assert len(swapped) == 16 and all(m.groups == m.in_channels > 1 for m in swapped)
     assert any(m.pad_same for m in swapped) and not all(m.pad_same for m in swapped)  # timm's "SAME" strided ones
-    ordinary = [m for m in copied.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == 1]
-    assert ordinary and not any(isinstance(m, FastGradDepthwiseConv2d) for m in ordinary)
+    pointwise = [m for m in copied.modules() if isinstance(m, SmallMapPointwiseConv2d)]
+    assert pointwise and all(tuple(m.kernel_size) == (1, 1) and m.groups == 1 for m in pointwise)
+    ordinary = [m for m in copied.modules() if type(m) is torch.nn.Conv2d]
+    assert ordinary and all(tuple(m.kernel_size) != (1, 1) for m in ordinary)  # the stem and the edge branch
+
+
+@pytest.mark.parametrize("height,width", [(2, 3), (3, 3), (5, 4)])
+def test_a_small_map_pointwise_convolution_equals_the_convolution_with_its_gradients(height, width):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 5, 1, bias=True)
+    swapped = copy.deepcopy(conv)
+    swapped.__class__ = SmallMapPointwiseConv2d
+    x = torch.randn(3, 6, height, width).contiguous(memory_format=torch.channels_last)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    expected, got = conv(x1), swapped(x2)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    grad = torch.randn_like(expected)
+    expected.backward(grad), got.backward(grad)
+    torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(swapped.weight.grad, conv.weight.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(swapped.bias.grad, conv.bias.grad, rtol=1e-5, atol=1e-6)

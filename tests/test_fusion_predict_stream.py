@@ -39,7 +39,9 @@ def test_stream_answers_equal_the_batch_path_in_input_order(tiny_checkpoint, fol
     for index, want in zip([i for i in range(len(paths)) if i != bad], expected):
         got = result.predictions[index]
         assert got.class_index == want.class_index and got.edge_path == want.edge_path
-        assert np.array_equal(got.probabilities, want.probabilities)
+        # batches differ around the unreadable file; a convolution over another batch size may sum in
+        # another order, so equal to float32 rounding rather than bit for bit
+        np.testing.assert_allclose(got.probabilities, want.probabilities, rtol=0, atol=1e-6)
     assert result.images_per_second > 0
 
 

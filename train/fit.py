@@ -36,6 +36,7 @@ from features.atomic import atomic_write_json, atomic_write_text
 from features.groups import GROUPS, group_means, nanmean, per_class_recall
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
+from fusion.defaults import DEFAULT_BATCH_SIZE
 from fusion.fast_depthwise import use_fast_depthwise_grad
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
@@ -137,7 +138,7 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
         ctx = build_training(config, data, device, rank, world)
         progress = maybe_resume(ctx, out)
         progress = train_epochs(ctx, out, progress)
-        finish(ctx, out, progress, time.perf_counter() - started)
+        finish(ctx, out, progress, started)
     return out
 
 
@@ -223,7 +224,7 @@ def build_training(config: TrainConfig, data: TrainData, device: torch.device, r
     """Model, losses (one per sampler mode the schedule uses), optimiser, and the schedule's length."""
     pretrained = "none" if config.pretrained == "file" else config.pretrained
     model = create_model(data.model_cfg, pretrained=pretrained, backbone_weights=config.backbone_weights)
-    model = model.to(device).to(memory_format=torch.channels_last)
+    model = model.to(device)  # channels-last, as create_model makes every model
     if device.type == "cpu":  # the CPU's depthwise weight gradient is the step's largest cost; cuDNN's is not
         log.debug("fast depthwise weight gradients on %d convolutions", use_fast_depthwise_grad(model))
     counts = data.train_counts
@@ -303,16 +304,17 @@ def report_epoch(config: TrainConfig, row: dict, improved: bool) -> None:
                    f"blur-head {row['val_blur_head_acc']:.3f}{'  (best)' if improved else ''}")
 
 
-def finish(ctx: EpochContext, out: Path, progress: Progress, seconds: float) -> None:
+def finish(ctx: EpochContext, out: Path, progress: Progress, started: float) -> None:
     """Wait for every rank, fit the best checkpoint's temperature on val, then write the completion
-    marker: the last file a run writes (an interrupted calibration is simply redone on resume)."""
+    marker: the last file a run writes (an interrupted calibration is simply redone on resume).
+    The time it records runs from `started` to the end of these last stages, so it is the whole run's."""
     distributed.barrier()
     if ctx.is_main:
         if ctx.config.head_retrain != "none":
             retrain_head(out, ctx.data.train, ctx.data.val, head_settings(ctx.config), ctx.device, ctx.data.blur,
                          ctx.config.progress)
         fit_run_temperature_and_ood(out, ctx.data, ctx.config, ctx.device)
-        stopped_early = progress.epoch < ctx.config.epochs
+        stopped_early, seconds = progress.epoch < ctx.config.epochs, time.perf_counter() - started
         resume.mark_complete(out, progress, ctx.config.epochs, stopped_early, seconds, ctx.config.select)
         log.info("finished in %.0f s; kept epoch %d (selected on %s)", seconds, progress.best_epoch, ctx.config.select)
 
@@ -353,8 +355,7 @@ def load_split(dataset, split: str, model_cfg: ModelConfig, progress: bool) -> S
 
 
 def to_device(batch: SplitArrays, cfg: ModelConfig, device: torch.device) -> dict[str, torch.Tensor]:
-    inputs = model_inputs(batch.images, batch.features, cfg)
-    inputs["rgb"] = inputs["rgb"].contiguous(memory_format=torch.channels_last)
+    inputs = model_inputs(batch.images, batch.features, cfg)  # images channels-last, as the model
     return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
 
 
@@ -420,7 +421,8 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
 
 
 @torch.inference_mode()
-def evaluate(model, split: SplitArrays, model_cfg: ModelConfig, device: torch.device, batch_size: int = 512) -> dict:
+def evaluate(model, split: SplitArrays, model_cfg: ModelConfig, device: torch.device,
+             batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
     """Validation figures the selection and the log need: top-1, balanced accuracy, group recall, blur head."""
     model.eval()
     logits, blur_logits = [], []

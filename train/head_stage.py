@@ -19,12 +19,13 @@ import torch
 from tqdm.auto import tqdm
 
 from fusion.checkpoint import load_checkpoint, save_checkpoint
+from fusion.defaults import DEFAULT_BATCH_SIZE
 from fusion.preprocess import model_inputs
 from train.batches import SplitArrays, augment, blur_augment
 from train.head_retrain import HeadSettings, retrain_classifier
 
 log = logging.getLogger("blurfuse.train")
-EMBED_BATCH = 512
+EMBED_BATCH = DEFAULT_BATCH_SIZE  # larger batches ran slower per image on the CPU (fusion.defaults)
 
 
 @torch.no_grad()  # not inference_mode: the head is then trained on these tensors

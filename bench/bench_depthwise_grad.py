@@ -1,9 +1,10 @@
-"""Benchmark: PyTorch's CPU depthwise weight gradient against shifted products, per layer and per step.
+"""Benchmark: PyTorch's CPU convolutions against `fusion.fast_depthwise`'s, per layer and per step.
 
 Prints, for every depthwise convolution of the default recipe's backbone at its input size (batch
-128), the time of PyTorch's weight gradient and of `fusion.fast_depthwise.shifted_weight_grad`, and
-which one `FastGradDepthwiseConv2d` uses there; then one whole training step of the default recipe
-with PyTorch's backward and with the swapped convolutions, alternating, and their ratio.
+128), the time of PyTorch's weight gradient and of `shifted_weight_grad`, and which one
+`FastGradDepthwiseConv2d` uses there; then whole training steps of the default recipe with PyTorch's
+convolutions and with the swapped ones (depthwise weight gradients, 1x1 convolutions on small maps
+as matrix products), alternating, and their ratio.
 
     .venv/bin/python bench/bench_depthwise_grad.py [--data data/fmnist-lt-blur-v1] [--steps 6]
 """
@@ -24,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_train_profile import main_batches, timed_step  # noqa: E402
 from bench.train_profile_variants import StepTimer, ema_updater  # noqa: E402
-from fusion.fast_depthwise import _native_grads, shifted_weight_grad, use_fast_depthwise_grad  # noqa: E402
+from fusion.fast_depthwise import (FastGradDepthwiseConv2d, SmallMapPointwiseConv2d, _native_grads,  # noqa: E402
+                                   shifted_weight_grad)
 from train.fit import build_training, load_data  # noqa: E402
 from train.recipes import recipe_config  # noqa: E402
 
@@ -78,9 +80,11 @@ def main() -> None:
     data = load_data(config, show_progress=False)
     ctx = build_training(config, data, torch.device("cpu"), 0, 1)  # swaps the convolutions on the CPU
     plain = copy.deepcopy(ctx.model)
-    for module in plain.modules():  # back to PyTorch's own convolution (the subclass only adds a forward)
-        if type(module).__name__ == "FastGradDepthwiseConv2d":
-            module.__class__ = torch.nn.Conv2d if not module.pad_same else _conv2d_same()
+    for module in plain.modules():  # back to PyTorch's own convolutions (the subclasses only add a forward)
+        if isinstance(module, FastGradDepthwiseConv2d):
+            module.__class__ = _conv2d_same() if module.pad_same else torch.nn.Conv2d
+        elif isinstance(module, SmallMapPointwiseConv2d):
+            module.__class__ = torch.nn.Conv2d
     print(f"default recipe, input {data.model_cfg.input_size} px, batch {config.batch_size}, "
           f"{torch.get_num_threads()} CPU threads\n")
     per_layer(plain, data.model_cfg.input_size, config.batch_size)

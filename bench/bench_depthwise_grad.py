@@ -57,8 +57,12 @@ def per_layer(model: torch.nn.Module, input_size: int, batch: int) -> None:
     print(f"{'layer input':>22} {'kernel':>6} {'stride':>6} {'PyTorch':>9} {'shifted':>9}  used")
     rgb = torch.randn(batch, 3, input_size, input_size).contiguous(memory_format=torch.channels_last)
     for conv, shape in depthwise_shapes(model, rgb):
-        k, s, p = conv.kernel_size, conv.stride, conv.padding if not isinstance(conv.padding, str) else (0, 0)
+        k, s, p = conv.kernel_size, conv.stride, conv.padding
         x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        if isinstance(conv, _conv2d_same()):  # TF "SAME": padded before the convolution
+            from timm.layers import pad_same
+
+            x = pad_same(x, list(k), list(s), list(conv.dilation))
         out = torch.nn.functional.conv2d(x, conv.weight, None, s, p, 1, conv.groups)
         grad = torch.randn_like(out)
         native = best_of(lambda: _native_grads(x, grad, conv.weight.detach(), tuple(s), tuple(p), (False, True, False)))

@@ -1,5 +1,6 @@
 """Does the unfamiliar-image warning know blur is familiar? The run's shipped OOD score against the
-same score refitted on blurred views too (`fit_ood(..., blur_views=True)`, not written to the run):
+same score refitted on blurred views too (`fit_ood(..., blur_views=True)`) and with the low-passed
+second look (`fit_ood(..., familiar=True)`, fusion/familiar_view.py), neither written to the run:
 warning share on sharp and blurred dev images (per condition of the held-out blur suite, with the
 accuracy there), and AUROC of photographs, noise and digits against the test split.
 
@@ -25,16 +26,19 @@ from features.atomic import atomic_write_json  # noqa: E402
 TARGET_RATIO, TARGET_ACCURACY, TARGET_AUROC = 2.0, 0.70, 0.99
 
 
-def refit_with_blur_views(predictor, dataset, max_train: int = 5000, seed: int = 0):
-    """A Predictor sharing the run's weights whose OOD score was fitted on blurred views as well."""
+FITS = {"blur-views": {"blur_views": True}, "familiar-view": {"familiar": True}}
+
+
+def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, **options):
+    """A Predictor sharing the run's weights whose OOD score was fitted again with `options`
+    (`fit_ood`'s blur_views / familiar), not written to the run."""
     from fusion.ood_store import fit_ood
     from fusion.predictor import Predictor
 
     method = predictor.config.ood.get("method") or "stages"
     settings, stats = fit_ood(predictor, dataset.load_images("train", progress=False), dataset.labels("train"),
                               dataset.load_images("val", progress=False), method=method,
-                              keep=predictor.config.ood.get("keep", 0.95), max_train=max_train, seed=seed,
-                              blur_views=True)
+                              keep=predictor.config.ood.get("keep", 0.95), max_train=max_train, seed=seed, **options)
     config = dataclasses.replace(predictor.config, ood=settings)
     return Predictor(predictor.model, config, device=predictor.device, ood_stats=stats)
 
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-images", type=int, default=5000, help="training images the refit uses (shipped fit: 5000)")
     parser.add_argument("--test-images", type=int, default=0, help="test images for AUROC (0 = the whole split)")
     parser.add_argument("--set-size", type=int, default=200, help="images per noise/digit set")
+    parser.add_argument("--fits", nargs="+", choices=sorted(FITS), default=sorted(FITS),
+                        help="refits measured beside the run's shipped score (default: all)")
     args = parse_checked(parser, argv)
 
     from analysis.ood_report import ood_sets
@@ -106,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--model {args.model} has no unfamiliar-image score to measure")
     sets = ood_sets(args.set_size)
     results = {"shipped": measure(shipped, dataset, args.n, sets, args.test_images)}
-    refit = refit_with_blur_views(shipped, dataset, args.train_images)
-    results["blur-views"] = measure(refit, dataset, args.n, sets, args.test_images)
+    for name in args.fits:
+        results[name] = measure(refit(shipped, dataset, args.train_images, **FITS[name]), dataset, args.n, sets,
+                                args.test_images)
     for r in results.values():
         r["verdict"] = verdict(r)
     print_table(results)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from fusion.blur_views import with_blurred_views
+from fusion.familiar_view import VIEW_LOWPASS, VIEW_PREFIX, combined, familiar_view, familiar_views, is_grey
 from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, Embedded, OODStats, combine, fit_balanced_gaussian,
                         fit_mahalanobis, fit_threshold, image_scores, member_scores, stage_names)
 
@@ -55,7 +57,7 @@ def ood_stages(method: str) -> list[int] | None:
 
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
-            val: Embedded | None = None, blur_views: bool = False) -> tuple[dict, dict[str, OODStats]]:
+            val: Embedded | None = None, blur_views: bool = False, familiar: bool = False) -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
@@ -64,6 +66,7 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     by a caller that needed the pass anyway (training's temperature fit), so it is not repeated.
     `blur_views`: training and validation images each get one blurred copy (fusion.blur_views), so
     blur the model still reads is not called unfamiliar; `val` is then embedded again with the copies.
+    `familiar` (stages only): also fit the low-passed second look of `fusion.familiar_view`.
     """
     method = resolve_method(method, predictor.config.branches)
     if len(val_images) == 0:
@@ -82,7 +85,41 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     scores = image_scores(combine(members, settings), val.owner)
     settings.update({"threshold": fit_threshold(scores, keep), "keep": keep, "fitted_on": f"{len(scores)} validation images",
                      "train_images_used": 0 if not stats else int(min(max_train, len(train_labels)))})
+    if familiar and stages:
+        stats.update(_fit_familiar_view(predictor, settings, scores, train_images, train_labels, val_images,
+                                        keep, max_train, seed, progress))
     return settings, stats
+
+
+class _Viewed(Sequence):
+    """The images seen through `familiar_view`, computed as they are read (only the fitting subset is)."""
+
+    def __init__(self, images, view: dict) -> None:
+        self.images, self.view = images, view
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index):
+        return familiar_view(self.images[index], self.view["lowpass"], self.view["grey"])
+
+
+def _fit_familiar_view(predictor, settings: dict, raw_scores: np.ndarray, train_images, train_labels, val_images,
+                       keep: float, max_train: int, seed: int, progress: bool) -> dict[str, OODStats]:
+    """Statistics of the low-passed view (`fusion.familiar_view`), its standardisation and offset on
+    val, and the threshold of the combined score; writes settings["view"] and settings["threshold"]."""
+    view = {"lowpass": VIEW_LOWPASS, "grey": is_grey(train_images)}
+    plain = {"method": settings["method"], "stages": settings["stages"]}
+    stats = _fit_stats(predictor, plain, _Viewed(train_images, view), train_labels, max_train, seed, progress)
+    embedded = predictor.embed_batch(familiar_views(val_images, view), progress=progress, stages=settings["stages"])
+    members = member_scores(plain, stats, embedded)
+    view["centre"] = {n: float(v.mean()) for n, v in members.items()}
+    view["scale"] = {n: float(v.std()) if v.std() > 1e-12 else 1.0 for n, v in members.items()}
+    view_scores = image_scores(combine(members, view), embedded.owner)
+    view.update({"offset": fit_threshold(view_scores, keep), "raw_offset": settings["threshold"]})
+    settings["view"] = view
+    settings["threshold"] = fit_threshold(combined(raw_scores, view_scores, settings), keep)
+    return {f"{VIEW_PREFIX}{name}": s for name, s in stats.items()}
 
 
 def save_stats(run_dir: str | os.PathLike, stats: dict[str, OODStats]) -> Path:

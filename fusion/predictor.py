@@ -27,7 +27,8 @@ from fusion.config import ModelConfig
 from fusion.blur_disagreement import explain_disagreements, threshold_note
 from fusion.gradcam import grad_cam, upsample_cam
 from fusion.model import FusionNet
-from fusion.ood import Embedded, OODStats, ood_scores, stage_features
+from fusion.familiar_view import VIEW_PREFIX, combined, familiar_views
+from fusion.ood import Embedded, OODStats, combine, image_scores, member_scores, ood_scores, stage_features, stage_names
 from fusion.ood_store import load_stats
 from fusion.preprocess import model_inputs
 
@@ -169,8 +170,25 @@ class Predictor:
             outputs = self.model.forward_head(embedding)
         return Embedded(embedding, outputs["logits"], summaries), outputs  # type: ignore[index,return-value]
 
-    def _ood(self, embedded: Embedded) -> np.ndarray | None:
-        return ood_scores(self.config.ood, self.ood_stats, embedded) if self.config.ood.get("method") else None
+    def _image_ood(self, batch: _Units, embedded: Embedded) -> np.ndarray | None:
+        """(N,) one unfamiliarity score per image (its tiles averaged); with a fitted familiar view
+        (`fusion.familiar_view`), images the raw score flags get the second, low-passed look."""
+        if not self.config.ood.get("method"):
+            return None
+        raw = image_scores(ood_scores(self.config.ood, self.ood_stats, embedded), batch.owner)
+        view = self.config.ood.get("view")
+        if not view:
+            return raw
+        scores = combined(raw, None, self.config.ood)
+        flagged = np.flatnonzero(scores > float(self.config.ood["threshold"]))
+        if flagged.size:
+            looks = self.prepare(familiar_views([batch.arrays[i] for i in flagged], view))
+            seen, _ = self._forward({k: v.to(self.device) for k, v in looks.inputs.items()}, self.ood_stages)
+            plain = {"method": self.config.ood["method"], "stages": self.config.ood["stages"]}
+            stats = {n: self.ood_stats[VIEW_PREFIX + n] for n in stage_names(plain["stages"])}
+            second = image_scores(combine(member_scores(plain, stats, seen), view), looks.units.owner)
+            scores[flagged] = np.minimum(scores[flagged], second - view["offset"])
+        return scores
 
     def _edge_map(self, batch: _Units, feats, i: int, members: np.ndarray) -> np.ndarray:
         layout = batch.layouts[i]
@@ -187,7 +205,7 @@ class Predictor:
         # The checkpoint's fitted temperature (1.0 if never calibrated), per predicted class where fitted.
         probs = calibrated_probabilities(raw, self.config.temperature, (self.config.calibration or {}).get("class_temperatures"))
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
-        ood = self._ood(embedded)
+        ood = self._image_ood(batch, embedded)
         names, groups = self.config.class_names, self.config.groups
         threshold = float(self.feature_config.blur_threshold)
         explain = explain_disagreements(self, batch, feats, inputs, probs, blur_probs, threshold, embedded.embeddings)
@@ -198,7 +216,7 @@ class Predictor:
             order = np.argsort(-p, kind="stable")[: self.top_k]
             index = int(order[0])
             score = float(feats.laplacian_var[members].mean())
-            ood_score = None if ood is None else float(ood[members].mean())
+            ood_score = None if ood is None else float(ood[i])
             out.append(Prediction(
                 class_index=index, class_name=names[index], group=groups[index], probabilities=p,
                 top_k=[(names[j], float(p[j])) for j in order],

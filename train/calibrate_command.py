@@ -35,6 +35,8 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
                         help="unfamiliar-image score to fit as well: threshold keeping --keep of val (default: %(default)s)")
     parser.add_argument("--ood-blur-views", action="store_true",
                         help="fit the OOD score on blurred copies of the train and val images too, so blur is familiar")
+    parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=False,
+                        help="also fit a low-passed second look: an image is unfamiliar only if both looks say so")
     parser.add_argument("--keep", type=float, default=DEFAULT_OOD_KEEP, help="share of validation images the OOD threshold keeps (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_calibrate)
@@ -48,7 +50,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     result, settings = fit_run_held_out(args.model, read_dataset(args.data), args.ood_method, args.keep, progress=not args.no_progress,
                                         temperature_split=args.split, batch_size=args.batch_size,
-                                        blur_views=args.ood_blur_views)
+                                        blur_views=args.ood_blur_views, familiar_view=args.ood_familiar_view)
     print(f"temperature {result.temperature:.4f} {result.source}: NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, "
           f"ECE {100 * result.ece_before:.2f} % -> {100 * result.ece_after:.2f} %")
     if settings is not None:

@@ -75,6 +75,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--head-epochs", type=int, help="passes' worth of class-balanced draws in the head stage")
     parser.add_argument("--ood-blur-views", action=argparse.BooleanOptionalAction, default=None,
                         help="fit the unfamiliar-image score on blurred views of val too, so blur alone does not look unfamiliar")
+    parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=None,
+                        help="give images the unfamiliar-image score flags a second, low-passed look (fusion.familiar_view)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

@@ -87,6 +87,9 @@ class TrainConfig:
     # Fit that score on blurred copies of the train and val images as well (fusion.blur_views), so
     # blur the model still reads is not flagged unfamiliar. Off until measured on dev (issue 18).
     ood_blur_views: bool = False
+    # A second, low-passed look (fusion.familiar_view) before an image is called unfamiliar: blur,
+    # scattering and pixelation the model still reads stop raising the warning.
+    ood_familiar_view: bool = False
     # Blur evidence for a blurred-vs-clear dataset's blur branch (`features.frequency.EVIDENCE_SETS`):
     # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic", and "cepstral"
     # (multiscale + cepstral dips, for motion blur) beat "multiscale", on dev photos over 3 seeds

@@ -17,28 +17,18 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_features import best_of  # noqa: E402
 from bench.bench_train_profile import main_batches, timed_step  # noqa: E402
 from bench.train_profile_variants import StepTimer, ema_updater  # noqa: E402
 from fusion.fast_depthwise import (FastGradDepthwiseConv2d, SmallMapPointwiseConv2d, _native_grads,  # noqa: E402
                                    shifted_weight_grad)
 from train.fit import build_training, load_data  # noqa: E402
 from train.recipes import recipe_config  # noqa: E402
-
-
-def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def depthwise_shapes(model: torch.nn.Module, rgb: torch.Tensor) -> list[tuple[torch.nn.Conv2d, torch.Size]]:

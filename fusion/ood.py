@@ -198,5 +198,8 @@ def describe_settings(settings: dict) -> str:
     method = settings["method"]
     if method == "stages":
         method = f"stages {list(settings['stages'])} + energy"
-    return (f"out-of-distribution score {method}: threshold {settings['threshold']:.4g} keeps "
+    view = settings.get("view")
+    second = (f", with a low-passed second look (sigma {100 * view['lowpass']:.0f} % of the shorter side"
+              f"{', grey' if view.get('grey') else ''}) before flagging") if view else ""
+    return (f"out-of-distribution score {method}{second}: threshold {settings['threshold']:.4g} keeps "
             f"{100 * settings['keep']:.0f} % of {settings['fitted_on']}")

@@ -185,6 +185,30 @@ TABLE_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"]
 TABLE_GROUPS = ["rare", "rare", "frequent", "frequent", "medium", "medium"]
 
 
+def ood_fit_pair(tiny_dataset, folder: Path, **options):
+    """A tiny trained model (offline ImageNet weights) with its unfamiliar-image score fitted twice:
+    as shipped, then with `fit_run_held_out(**options)`; returns (dataset, shipped, refitted) Predictors."""
+    from fusion.predictor import Predictor
+    from fusion.run_fit import fit_run_held_out
+
+    dataset = _as_dataset(tiny_dataset)
+    run = build_tiny_checkpoint(dataset, folder / "run", pretrained="offline")
+    fit_run_held_out(run, dataset, progress=False)
+    shipped = Predictor.from_checkpoint(run)
+    fit_run_held_out(run, dataset, progress=False, **options)
+    return dataset, shipped, Predictor.from_checkpoint(run)
+
+
+def warning_rate(predictor, images) -> float:
+    """Share of `images` the predictor calls unfamiliar."""
+    return float(np.mean([not p.in_distribution for p in predictor.predict_batch(images)]))
+
+
+def sharp_test_images(dataset) -> list[np.ndarray]:
+    rows = dataset.split_rows("test")
+    return [im for im, r in zip(dataset.load_images("test", progress=False), rows) if not r["blurred"]]
+
+
 def make_table(n: int = 600, seed: int = 0, accuracy: float = 0.8, blur_cost: float = 0.1, rare_cost: float = 0.2,
                learned_blur: bool = True) -> PredictionTable:
     """Hand-made predictions with a controllable rare-class and blur penalty."""

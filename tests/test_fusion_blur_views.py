@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from fusion.blur_views import blurred_views, with_blurred_views
-from fusion.predictor import Predictor
-from fusion.run_fit import fit_run_held_out
-from tests.conftest import _as_dataset, build_tiny_checkpoint
+from tests.conftest import ood_fit_pair, sharp_test_images, warning_rate
 
 
 def test_blurred_views_are_seeded_softer_copies_and_labels_follow():
@@ -23,37 +19,27 @@ def test_blurred_views_are_seeded_softer_copies_and_labels_follow():
     assert len(both) == 12 and list(labels) == [0, 1, 2, 3, 4, 5] * 2 and both[0] is images[0]
 
 
-def _warning_rate(predictor, images) -> float:
-    return float(np.mean([not p.in_distribution for p in predictor.predict_batch(images)]))
-
-
 @pytest.fixture(scope="module")
 def stages_run_pair(tiny_dataset, tmp_path_factory):
-    """One tiny trained model (offline ImageNet weights) with the stages score fitted twice: sharp-only and with blur views."""
-    dataset = _as_dataset(tiny_dataset)
-    run = build_tiny_checkpoint(dataset, tmp_path_factory.mktemp("blurviews") / "run", pretrained="offline")
-    fit_run_held_out(run, dataset, progress=False)
-    sharp_fit = Predictor.from_checkpoint(run)
-    fit_run_held_out(run, dataset, progress=False, blur_views=True)
-    return dataset, sharp_fit, Predictor.from_checkpoint(run)
+    """The tiny model's stages score fitted twice: sharp-only and with blur views."""
+    return ood_fit_pair(tiny_dataset, tmp_path_factory.mktemp("blurviews"), blur_views=True)
 
 
 def test_blur_views_keep_blurred_in_domain_images_familiar(stages_run_pair):
     dataset, sharp_fit, blur_fit = stages_run_pair
     assert blur_fit.config.ood.get("blur_views") is True and "blur_views" not in sharp_fit.config.ood
-    rows = dataset.split_rows("test")
-    sharp = [im for im, r in zip(dataset.load_images("test", progress=False), rows) if not r["blurred"]]
+    sharp = sharp_test_images(dataset)
     blurred = blurred_views(sharp, seed=99)  # fresh draws, not the fitting views
-    sharp_rate, blurred_rate = _warning_rate(blur_fit, sharp), _warning_rate(blur_fit, blurred)
+    sharp_rate, blurred_rate = warning_rate(blur_fit, sharp), warning_rate(blur_fit, blurred)
     assert blurred_rate <= 2 * max(sharp_rate, 0.05)  # the issue's target: at most twice as often as sharp
-    assert blurred_rate < _warning_rate(sharp_fit, blurred)  # and fewer warnings than the sharp-only fit gives
+    assert blurred_rate < warning_rate(sharp_fit, blurred)  # and fewer warnings than the sharp-only fit gives
 
 
 def test_blur_views_still_flag_noise(stages_run_pair):
     _, _, blur_fit = stages_run_pair
     rng = np.random.default_rng(0)
     noise = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(40)]
-    assert _warning_rate(blur_fit, noise) >= 0.9
+    assert warning_rate(blur_fit, noise) >= 0.9
 
 
 def test_training_config_and_calibrate_flag_reach_the_fit(tmp_path):

@@ -8,9 +8,7 @@ import pytest
 import fusion.predictor as predictor_module
 from analysis.blur_families import family
 from fusion.familiar_view import combined, familiar_view, is_grey
-from fusion.predictor import Predictor
-from fusion.run_fit import fit_run_held_out
-from tests.conftest import _as_dataset, build_tiny_checkpoint
+from tests.conftest import ood_fit_pair, sharp_test_images, warning_rate
 
 
 def test_the_view_is_a_softer_copy_and_grey_when_asked():
@@ -34,24 +32,10 @@ def test_the_combined_score_is_the_smaller_look_and_the_raw_one_where_the_view_w
     assert np.allclose(combined(raw, None, settings), [2.0, 2.0, -1.0])
 
 
-def _warning_rate(predictor, images) -> float:
-    return float(np.mean([not p.in_distribution for p in predictor.predict_batch(images)]))
-
-
 @pytest.fixture(scope="module")
 def view_run_pair(tiny_dataset, tmp_path_factory):
-    """One tiny trained model (offline ImageNet weights), its stages score fitted without and with the view."""
-    dataset = _as_dataset(tiny_dataset)
-    run = build_tiny_checkpoint(dataset, tmp_path_factory.mktemp("familiar") / "run", pretrained="offline")
-    fit_run_held_out(run, dataset, progress=False)
-    plain = Predictor.from_checkpoint(run)
-    fit_run_held_out(run, dataset, progress=False, familiar_view=True)
-    return dataset, plain, Predictor.from_checkpoint(run)
-
-
-def _sharp_test_images(dataset):
-    rows = dataset.split_rows("test")
-    return [im for im, r in zip(dataset.load_images("test", progress=False), rows) if not r["blurred"]]
+    """The tiny model's stages score fitted without and with the view."""
+    return ood_fit_pair(tiny_dataset, tmp_path_factory.mktemp("familiar"), familiar_view=True)
 
 
 def test_the_view_is_stored_and_keeps_pixelated_and_scattered_garments_familiar(view_run_pair):
@@ -59,12 +43,12 @@ def test_the_view_is_stored_and_keeps_pixelated_and_scattered_garments_familiar(
     view = viewed.config.ood["view"]
     assert {"lowpass", "grey", "centre", "scale", "offset", "raw_offset"} <= set(view) and "view" not in plain.config.ood
     assert {"view_stage2", "view_stage3"} <= set(viewed.ood_stats)
-    sharp = np.stack(_sharp_test_images(dataset))
+    sharp = np.stack(sharp_test_images(dataset))
     rng = np.random.default_rng(5)
     degraded = [*family("pixelate").apply(sharp, 5.0, rng), *family("glass").apply(sharp, 2.0, rng)]
-    sharp_rate, degraded_rate = _warning_rate(viewed, list(sharp)), _warning_rate(viewed, degraded)
+    sharp_rate, degraded_rate = warning_rate(viewed, list(sharp)), warning_rate(viewed, degraded)
     assert degraded_rate <= 2 * max(sharp_rate, 0.05)
-    assert degraded_rate < _warning_rate(plain, degraded)
+    assert degraded_rate < warning_rate(plain, degraded)
 
 
 def test_noise_and_photographs_stay_unfamiliar(view_run_pair):
@@ -72,8 +56,8 @@ def test_noise_and_photographs_stay_unfamiliar(view_run_pair):
 
     _, _, viewed = view_run_pair
     sets = ood_sets(40)
-    assert _warning_rate(viewed, sets["uniform noise"]) >= 0.9
-    assert _warning_rate(viewed, sets["Gaussian noise"]) >= 0.9
+    assert warning_rate(viewed, sets["uniform noise"]) >= 0.9
+    assert warning_rate(viewed, sets["Gaussian noise"]) >= 0.9
 
 
 def test_only_images_the_raw_score_flags_get_the_second_look(view_run_pair, monkeypatch):
@@ -82,7 +66,7 @@ def test_only_images_the_raw_score_flags_get_the_second_look(view_run_pair, monk
     original = predictor_module.familiar_views
     monkeypatch.setattr(predictor_module, "familiar_views", lambda images, view: seen.append(len(images)) or original(images, view))
     rng = np.random.default_rng(0)
-    images = [*_sharp_test_images(dataset)[:20], *(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(10))]
+    images = [*sharp_test_images(dataset)[:20], *(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(10))]
     predictions = viewed.predict_batch(images)
     raw = np.array([p.ood_score for p in plain.predict_batch(images)])
     raw_flagged = int(np.sum(raw - viewed.config.ood["view"]["raw_offset"] > viewed.config.ood["threshold"]))
@@ -94,8 +78,10 @@ def test_training_config_and_both_commands_reach_the_view_fit(tmp_path):
     from blurfuse.cli import build_parser
     from train.recipes import recipe_config
 
-    assert isinstance(recipe_config("default", data="d", out="o").ood_familiar_view, bool)
-    args = build_parser().parse_args(["calibrate", "--model", str(tmp_path), "--data", str(tmp_path), "--ood-familiar-view"])
+    assert recipe_config("default", data="d", out="o").ood_familiar_view is True
+    args = build_parser().parse_args(["calibrate", "--model", str(tmp_path), "--data", str(tmp_path)])
     assert args.ood_familiar_view is True
+    args = build_parser().parse_args(["calibrate", "--model", str(tmp_path), "--data", str(tmp_path), "--no-ood-familiar-view"])
+    assert args.ood_familiar_view is False
     args = build_parser().parse_args(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--no-ood-familiar-view"])
     assert args.ood_familiar_view is False

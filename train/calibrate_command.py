@@ -35,8 +35,9 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
                         help="unfamiliar-image score to fit as well: threshold keeping --keep of val (default: %(default)s)")
     parser.add_argument("--ood-blur-views", action="store_true",
                         help="fit the OOD score on blurred copies of the train and val images too, so blur is familiar")
-    parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=False,
-                        help="also fit a low-passed second look: an image is unfamiliar only if both looks say so")
+    parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=True,
+                        help="also fit a low-passed second look: an image is unfamiliar only if both looks say so "
+                        "(default: on, as in training)")
     parser.add_argument("--keep", type=float, default=DEFAULT_OOD_KEEP, help="share of validation images the OOD threshold keeps (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_calibrate)

@@ -80,8 +80,7 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
         val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)
     members = member_scores(settings, stats, val)
     if stages:
-        settings["centre"] = {n: float(v.mean()) for n, v in members.items()}
-        settings["scale"] = {n: float(v.std()) if v.std() > 1e-12 else 1.0 for n, v in members.items()}
+        settings.update(_standardisation(members))
     scores = image_scores(combine(members, settings), val.owner)
     settings.update({"threshold": fit_threshold(scores, keep), "keep": keep, "fitted_on": f"{len(scores)} validation images",
                      "train_images_used": 0 if not stats else int(min(max_train, len(train_labels)))})
@@ -89,6 +88,19 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
         stats.update(_fit_familiar_view(predictor, settings, scores, train_images, train_labels, val_images,
                                         keep, max_train, seed, progress))
     return settings, stats
+
+
+def _standardisation(members: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """`combine`'s centre and scale of each member, from its scores on the validation images."""
+    return {"centre": {n: float(v.mean()) for n, v in members.items()},
+            "scale": {n: float(v.std()) if v.std() > 1e-12 else 1.0 for n, v in members.items()}}
+
+
+def view_members(settings: dict, stats: dict[str, OODStats], embedded: Embedded) -> dict[str, np.ndarray]:
+    """The stages members of the familiar view: the view's own statistics (`view_*` in `stats`)
+    applied to `embedded`, a pass over the low-passed images."""
+    plain = {"method": settings["method"], "stages": settings["stages"]}
+    return member_scores(plain, {n: stats[VIEW_PREFIX + n] for n in stage_names(settings["stages"])}, embedded)
 
 
 class _Viewed(Sequence):
@@ -110,16 +122,16 @@ def _fit_familiar_view(predictor, settings: dict, raw_scores: np.ndarray, train_
     val, and the threshold of the combined score; writes settings["view"] and settings["threshold"]."""
     view = {"lowpass": VIEW_LOWPASS, "grey": is_grey(train_images)}
     plain = {"method": settings["method"], "stages": settings["stages"]}
-    stats = _fit_stats(predictor, plain, _Viewed(train_images, view), train_labels, max_train, seed, progress)
+    fitted = _fit_stats(predictor, plain, _Viewed(train_images, view), train_labels, max_train, seed, progress)
+    stats = {f"{VIEW_PREFIX}{name}": s for name, s in fitted.items()}
     embedded = predictor.embed_batch(familiar_views(val_images, view), progress=progress, stages=settings["stages"])
-    members = member_scores(plain, stats, embedded)
-    view["centre"] = {n: float(v.mean()) for n, v in members.items()}
-    view["scale"] = {n: float(v.std()) if v.std() > 1e-12 else 1.0 for n, v in members.items()}
+    members = view_members(settings, stats, embedded)
+    view.update(_standardisation(members))
     view_scores = image_scores(combine(members, view), embedded.owner)
     view.update({"offset": fit_threshold(view_scores, keep), "raw_offset": settings["threshold"]})
     settings["view"] = view
     settings["threshold"] = fit_threshold(combined(raw_scores, view_scores, settings), keep)
-    return {f"{VIEW_PREFIX}{name}": s for name, s in stats.items()}
+    return stats
 
 
 def save_stats(run_dir: str | os.PathLike, stats: dict[str, OODStats]) -> Path:

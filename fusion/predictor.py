@@ -27,9 +27,9 @@ from fusion.config import ModelConfig
 from fusion.blur_disagreement import explain_disagreements, threshold_note
 from fusion.gradcam import grad_cam, upsample_cam
 from fusion.model import FusionNet
-from fusion.familiar_view import VIEW_PREFIX, combined, familiar_views
-from fusion.ood import Embedded, OODStats, combine, image_scores, member_scores, ood_scores, stage_features, stage_names
-from fusion.ood_store import load_stats
+from fusion.familiar_view import combined, familiar_views
+from fusion.ood import Embedded, OODStats, combine, image_scores, ood_scores, stage_features
+from fusion.ood_store import load_stats, view_members
 from fusion.preprocess import model_inputs
 
 
@@ -184,9 +184,7 @@ class Predictor:
         if flagged.size:
             looks = self.prepare(familiar_views([batch.arrays[i] for i in flagged], view))
             seen, _ = self._forward({k: v.to(self.device) for k, v in looks.inputs.items()}, self.ood_stages)
-            plain = {"method": self.config.ood["method"], "stages": self.config.ood["stages"]}
-            stats = {n: self.ood_stats[VIEW_PREFIX + n] for n in stage_names(plain["stages"])}
-            second = image_scores(combine(member_scores(plain, stats, seen), view), looks.units.owner)
+            second = image_scores(combine(view_members(self.config.ood, self.ood_stats, seen), view), looks.units.owner)
             scores[flagged] = np.minimum(scores[flagged], second - view["offset"])
         return scores
 

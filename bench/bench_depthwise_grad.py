@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_features import best_of  # noqa: E402
 from bench.bench_train_profile import main_batches, timed_step  # noqa: E402
 from bench.train_profile_variants import StepTimer, ema_updater  # noqa: E402
-from fusion.fast_depthwise import (FastGradDepthwiseConv2d, SmallMapPointwiseConv2d, _native_grads,  # noqa: E402
-                                   shifted_weight_grad)
+from fusion.fast_depthwise import (FastGradDepthwiseConv2d, SmallMapPointwiseConv2d,  # noqa: E402
+                                   native_depthwise_grads, shifted_weight_grad, uses_shifted_products)
 from train.fit import build_training, load_data  # noqa: E402
 from train.recipes import recipe_config  # noqa: E402
 
@@ -55,9 +55,9 @@ def per_layer(model: torch.nn.Module, input_size: int, batch: int) -> None:
             x = pad_same(x, list(k), list(s), list(conv.dilation))
         out = torch.nn.functional.conv2d(x, conv.weight, None, s, p, 1, conv.groups)
         grad = torch.randn_like(out)
-        native = best_of(lambda: _native_grads(x, grad, conv.weight.detach(), tuple(s), tuple(p), (False, True, False)))
+        native = best_of(lambda: native_depthwise_grads(x, grad, conv.weight.detach(), tuple(s), tuple(p), (False, True, False)))
         shifted = best_of(lambda: shifted_weight_grad(x, grad, tuple(k), tuple(s), tuple(p)))
-        used = "shifted" if out.shape[-2] * out.shape[-1] < k[0] * k[1] else "PyTorch"
+        used = "shifted" if uses_shifted_products(tuple(out.shape[-2:]), tuple(k)) else "PyTorch"
         print(f"{str(tuple(shape)):>22} {k[0]}x{k[1]:<4} {s[0]:>6} {1e3 * native:7.1f}ms {1e3 * shifted:7.1f}ms  {used}")
 
 

@@ -21,13 +21,20 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from timm.layers import Conv2dSame, pad_same
 from torch import nn
 
 
-def _native_grads(x: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
-                  padding: tuple[int, int], mask: tuple[bool, bool, bool]) -> tuple:
+def native_depthwise_grads(x: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                           padding: tuple[int, int], mask: tuple[bool, bool, bool]) -> tuple:
+    """PyTorch's own (input, weight, bias) gradients of a depthwise convolution, those `mask` asks for."""
     return torch.ops.aten.convolution_backward(grad_out, x, weight, None, list(stride), list(padding), [1, 1], False,
                                                [0, 0], weight.shape[0], list(mask))
+
+
+def uses_shifted_products(output_size: tuple[int, int], kernel: tuple[int, int]) -> bool:
+    """Where the weight gradient is taken by shifted products: an output map smaller than the kernel."""
+    return output_size[0] * output_size[1] < kernel[0] * kernel[1]
 
 
 def shifted_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
@@ -55,8 +62,8 @@ class _DepthwiseConv2d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         kernel = tuple(weight.shape[-2:])
-        shifted = need_w and grad_out.shape[-2] * grad_out.shape[-1] < kernel[0] * kernel[1]
-        grad_x, grad_w, _ = _native_grads(x, grad_out, weight, ctx.stride, ctx.padding,
+        shifted = need_w and uses_shifted_products(tuple(grad_out.shape[-2:]), kernel)
+        grad_x, grad_w, _ = native_depthwise_grads(x, grad_out, weight, ctx.stride, ctx.padding,
                                           (need_x, need_w and not shifted, False))
         if shifted:
             grad_w = shifted_weight_grad(x, grad_out, kernel, ctx.stride, ctx.padding).to(weight.dtype)
@@ -72,8 +79,6 @@ class FastGradDepthwiseConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padding = tuple(self.padding)
         if self.pad_same:
-            from timm.layers import pad_same
-
             x, padding = pad_same(x, list(self.kernel_size), list(self.stride), list(self.dilation)), (0, 0)
         return _DepthwiseConv2d.apply(x, self.weight, self.bias, tuple(self.stride), padding)
 
@@ -109,8 +114,6 @@ def use_fast_depthwise_grad(model: nn.Module) -> int:
     """Swap every plain depthwise convolution of `model` to `FastGradDepthwiseConv2d` and every plain
     1x1 convolution to `SmallMapPointwiseConv2d`, in place; returns how many depthwise ones. Same
     parameters and the same outputs to float32 rounding; the backward pass is where the time goes."""
-    from timm.layers import Conv2dSame
-
     swapped = 0
     for module in model.modules():
         if isinstance(module, FastGradDepthwiseConv2d) or not _is_plain_depthwise(module):

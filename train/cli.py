@@ -16,6 +16,7 @@ from fusion.config import OOD_METHODS
 from fusion.defaults import PRETRAINED_CHOICES
 from train.recipe_choice import pick_recipe
 from train.head_retrain import HEAD_METHODS
+from train.mixing import MIX_MODES
 from train.recipes import BLUR_KERNEL_MODES, RECIPES, SELECT_MODES, TrainConfig, recipe_config
 from train.sampler import SAMPLER_MODES
 
@@ -69,6 +70,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="blur evidence of a blurred-vs-clear dataset's blur branch (default cepstral)")
     parser.add_argument("--blur-kernels", choices=BLUR_KERNEL_MODES,
                         help="training blur: classic (Gaussian, motion, defocus) or psf (randomised point-spread functions)")
+    parser.add_argument("--mix", choices=MIX_MODES,
+                        help="mix pairs of training images and their labels: mixup, cutmix or none (train.mixing)")
+    parser.add_argument("--mix-alpha", type=float, help="Beta(alpha, alpha) draws the share each mixed image keeps")
+    parser.add_argument("--mix-prob", type=float, help="probability that a batch is mixed")
     parser.add_argument("--head-retrain", choices=HEAD_METHODS,
                         help="last stage: the classifier re-trained with class-balanced sampling on frozen branches (none = off)")
     parser.add_argument("--head-views", type=int, help="embedding passes over the training images for the head stage")

@@ -48,6 +48,7 @@ from train.data.dataset_dir import read_dataset
 from train.ema import WeightAverage
 from train.feature_cache import cached_features
 from train.losses import LogitAdjustedLoss
+from train.mixing import mix_batch, mixed_class_loss
 from train.recipes import SELECT_MODES, TrainConfig, recipe_config
 from train.resume import Progress
 from train.sampler import class_weights, draw_epoch, sampled_prior, shard
@@ -406,11 +407,14 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     inputs = to_device(batch, model_cfg, ctx.device)
     labels = torch.from_numpy(batch.labels).to(ctx.device)
     blurred = torch.from_numpy(batch.blurred_truth.astype(np.float32)).to(ctx.device)
+    inputs, mix = mix_batch(inputs, config.mix, config.mix_alpha, config.mix_prob, rng)
+    if mix is not None:
+        blurred = mix.blend(blurred)
     cuda = ctx.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
     with autocast:
         out = ctx.ddp_model(**inputs)
-        loss = criterion(out["logits"].float(), labels)
+        loss = mixed_class_loss(out["logits"].float(), labels, mix, criterion.offset)
         if config.blur_loss_weight > 0:
             loss = loss + config.blur_loss_weight * F.binary_cross_entropy_with_logits(out["blur_logit"].float(), blurred)
     ctx.optimizer.zero_grad(set_to_none=True)

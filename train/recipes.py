@@ -20,6 +20,7 @@ from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 from train.head_retrain import HEAD_METHODS
+from train.mixing import check_mix
 from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHOICES
 
 PRETRAINED_MODES = (*PRETRAINED_CHOICES, "file")  # "file": backbone weights from --backbone-weights
@@ -56,6 +57,12 @@ class TrainConfig:
     # card's ranges) or "psf" (randomised shake paths, rotated anisotropic Gaussians, discs and their
     # compositions, beyond the classic ranges: features.psf). Classic stays the default until psf wins on dev.
     blur_kernels: str = "classic"
+    # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
+    # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from
+    # Beta(mix_alpha, mix_alpha). Off until a variant wins on dev (issue 19, part 3).
+    mix: str = "none"
+    mix_alpha: float = 1.0
+    mix_prob: float = 0.5
     epochs: int = 9
     samples_per_epoch: int = 20000
     batch_size: int = 128
@@ -144,6 +151,7 @@ class TrainConfig:
             raise ValueError(f"blur_evidence_set must be one of {sorted(EVIDENCE_SETS)}; got {self.blur_evidence_set!r}")
         if self.blur_kernels not in BLUR_KERNEL_MODES:
             raise ValueError(f"blur_kernels must be one of {BLUR_KERNEL_MODES}; got {self.blur_kernels!r}")
+        check_mix(self.mix, self.mix_alpha, self.mix_prob)
         if self.head_retrain not in HEAD_METHODS:
             raise ValueError(f"head_retrain must be one of {HEAD_METHODS}; got {self.head_retrain!r}")
         if self.head_views < 1 or self.head_epochs < 1:

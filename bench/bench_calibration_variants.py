@@ -1,4 +1,4 @@
-"""Benchmark: calibration variants for the rare classes, fitted on val and scored on dev (issue 19, part 2).
+"""Benchmark: calibration variants for the rare classes, fitted on val and scored on dev.
 
 Every variant is a set of temperatures chosen by the *predicted* class (so no variant changes an
 answer, only its confidence), fitted on the run's val logits and scored on another split:

@@ -1,4 +1,4 @@
-"""Benchmark: horizontal-flip test-time augmentation and an ensemble of the seeds' models (issue 19, part 3).
+"""Benchmark: horizontal-flip test-time augmentation and an ensemble of the seeds' models.
 
 Both are prediction-time variants: no training, but 2x (flip) or k x (ensemble of k runs) the
 prediction cost. Each run is scored on the split as shipped (the Predictor's calibrated

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 18 part 2 (PSF training blur) and issue 19 part 3 (CutMix) on a GPU machine, in one call:
+# PSF training blur and CutMix compared on a GPU machine, in one call:
 # FMNIST-LT-Blur v1 built, `blurfuse compare` trains psf and cutmix over seeds 0-2 (6 runs at once)
 # and scores them on dev, then the held-out blur suite (bench/bench_held_out_blur.py) runs on every
 # run's dev images. The baseline (the default, same seeds) comes from the earlier H200 call

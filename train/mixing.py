@@ -1,4 +1,4 @@
-"""Mixup and CutMix between the images of a batch, for the classes that look alike (issue 19, part 3).
+"""Mixup and CutMix between the images of a batch, for the classes that look alike.
 
 The rare errors are mostly one look-alike pair (T-shirt/top taken for Shirt). Mixing two images and
 their labels (Zhang et al., 2018, "mixup"; Yun et al., 2019, "CutMix") asks the model for answers

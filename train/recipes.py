@@ -59,7 +59,8 @@ class TrainConfig:
     blur_kernels: str = "classic"
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from
-    # Beta(mix_alpha, mix_alpha). Off: CutMix lost 0.8 points of balanced accuracy on dev over 3 seeds (docs/RESULTS.md, "The remaining rare errors").
+    # Beta(mix_alpha, mix_alpha). Off: CutMix lost 0.8 points of balanced accuracy on dev over 3 seeds
+    # (docs/RESULTS.md, "The remaining rare errors").
     mix: str = "none"
     mix_alpha: float = 1.0
     mix_prob: float = 0.5

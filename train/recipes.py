@@ -56,6 +56,9 @@ class TrainConfig:
     # card's ranges) or "psf" (randomised shake paths, rotated anisotropic Gaussians, discs and their
     # compositions, beyond the classic ranges: features.psf). Classic stays the default until psf wins on dev.
     blur_kernels: str = "classic"
+    # White sensor noise added to this share of every batch (sharp and blurred alike, labels kept:
+    # train.batches.noise_augment), so fine-band noise is not read as sharpness. 0 = off.
+    noise_augment: float = 0.0
     epochs: int = 9
     samples_per_epoch: int = 20000
     batch_size: int = 128
@@ -132,6 +135,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive; got {self.lr}")
+        if not 0.0 <= self.noise_augment <= 1.0:
+            raise ValueError(f"noise_augment must lie in [0, 1] (a share of each batch; 0 = off); got {self.noise_augment}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1) (0 = off); got {self.ema_decay}")
         if self.select not in SELECT_MODES:

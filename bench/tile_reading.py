@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from features import load_image, to_gray
-from features.tiles import image_tiles
+from features.tiles import image_tiles, tile_contrast
 
 
 @dataclass
@@ -24,15 +23,7 @@ class TileReading:
 
     verdict: np.ndarray  # (N,) bool, Blurred as `blurfuse predict` answers
     tile_prob: list[np.ndarray]  # N x (T,) calibrated probability of Blurred per tile
-    tile_contrast: list[np.ndarray]  # N x (T,) std of the tile's gray levels after a sigma-4 px blur
-
-
-def coarse_contrast(gray_tile: np.ndarray) -> float:
-    """Gray-level standard deviation after a Gaussian of sigma 4 px: how much structure a tile has at a
-    scale that light blur (<= 15 px motion, sigma 2, radius 3) barely changes, so flat sky is low
-    whether or not the photo is blurred, unlike any fine-detail measure."""
-    smooth = cv2.GaussianBlur(gray_tile.astype(np.float32), (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
-    return float(smooth.std())
+    tile_contrast: list[np.ndarray]  # N x (T,) coarse contrast (features.tiles.tile_contrast)
 
 
 def read_tiles(run: Path, paths: list[Path], batch_size: int = 64, progress: bool = True) -> TileReading:
@@ -45,13 +36,13 @@ def read_tiles(run: Path, paths: list[Path], batch_size: int = 64, progress: boo
     blurred_class = predictor.config.blur_task["blurred_class"]
     verdict = np.array([p.class_index == blurred_class for p in predictor.predict_batch(paths, batch_size=batch_size,
                                                                                           progress=progress)])
-    probs, contrast = [], []
+    probs, contrasts = [], []
     for path in tqdm(paths, desc="tiles", unit="img", disable=not progress):
         tiles, _, _ = image_tiles(load_image(path), predictor.config.input_size, predictor.config.max_tiles)
         answers = predictor.predict_batch(list(tiles), batch_size=batch_size)
         probs.append(np.array([a.probabilities[blurred_class] for a in answers]))
-        contrast.append(np.array([coarse_contrast(to_gray(t)) for t in tiles]))
-    return TileReading(verdict, probs, contrast)
+        contrasts.append(tile_contrast(np.stack([to_gray(t) for t in tiles])))
+    return TileReading(verdict, probs, contrasts)
 
 
 def _mean(p: np.ndarray, c: np.ndarray) -> bool:
@@ -76,7 +67,7 @@ def _contrast_top(frac: float):
 
 
 def _contrast_weighted(p: np.ndarray, c: np.ndarray) -> bool:
-    w = c + 1e-6
+    w = c + 1e-3  # as features.tiles.tile_weights("contrast")
     return bool((w * p).sum() / w.sum() >= 0.5)
 
 

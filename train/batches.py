@@ -72,11 +72,8 @@ def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bo
     )
 
 
-NOISE_SIGMA_RANGE = (1.0, 6.0)  # gray levels (0-255): clean to a noisy phone photo at high ISO
-
-
 def noise_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
-                  sigma_range: tuple[float, float] = NOISE_SIGMA_RANGE) -> SplitArrays:
+                  max_sigma: float = 6.0) -> SplitArrays:
     """Add white Gaussian noise to a share of the batch's images, sharp and blurred alike, and recompute
     their features. Labels never change: a camera adds sensor noise after the lens and the shake
     blurred the light, so a noisy blurred photo is still blurred.
@@ -85,15 +82,17 @@ def noise_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float,
     measure (Laplacian, FFT high-frequency share, the larger of the directional lag ratios) reads
     as sharpness; motion blur along an image axis leaves the noise of the other axis untouched, so a
     model trained on clean crops called such photos sharp. Noisy copies of both classes teach it
-    that noise is not detail.
+    that noise is not detail. Each chosen image gets sigma ~ U[max_sigma / 4, max_sigma] gray levels.
     """
     if fraction <= 0:
         return batch
+    if not max_sigma > 0:
+        raise ValueError(f"max_sigma must be positive; got {max_sigma}")
     chosen = np.flatnonzero(rng.random(len(batch)) < fraction)
     if len(chosen) == 0:
         return batch
     images = batch.images.copy()
-    sigma = rng.uniform(*sigma_range, size=len(chosen))
+    sigma = rng.uniform(max_sigma / 4, max_sigma, size=len(chosen))
     noisy = images[chosen].astype(np.float32) + rng.standard_normal(images[chosen].shape).astype(np.float32) * sigma[
         (slice(None),) + (None,) * (images.ndim - 1)].astype(np.float32)
     images[chosen] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)

@@ -403,7 +403,7 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
                              ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),
                              kernels=config.blur_kernels)
     if config.noise_augment > 0:
-        batch = noise_augment(batch, rng, config.noise_augment, model_cfg.features_config())
+        batch = noise_augment(batch, rng, config.noise_augment, model_cfg.features_config(), config.noise_sigma)
     batch = augment(batch, rng)
     inputs = to_device(batch, model_cfg, ctx.device)
     labels = torch.from_numpy(batch.labels).to(ctx.device)

@@ -81,3 +81,17 @@ def test_the_photo_answer_is_the_votes_combination_of_the_tiles_answers(predicto
 def test_an_unknown_vote_is_refused_by_the_config():
     with pytest.raises(ValueError, match="tile_vote"):
         ModelConfig(class_names=["a", "b"], groups=["frequent", "frequent"], train_counts=[1, 1], tile_vote="max")
+
+
+def test_a_blur_task_model_is_built_with_the_contrast_vote_and_others_keep_the_mean():
+    from train.blur_task_settings import with_blur_task
+
+    cfg = ModelConfig(class_names=["Blurred", "Undistorted"], groups=["frequent", "frequent"], train_counts=[4, 4],
+                      input_size=TILE)
+    gray = np.random.default_rng(0).integers(0, 255, (8, TILE, TILE), dtype=np.uint8)
+    card = {"image_size": TILE, "blur_threshold_fitted": True,
+            "blur_task": {"blurred_class_index": 0, "sharp_class_index": 1}}
+    built = with_blur_task(cfg, card, gray)
+    assert built.preprocess == "tiles" and built.tile_vote == "contrast"
+    plain = with_blur_task(cfg, {"image_size": TILE}, gray)
+    assert plain.preprocess == "resize" and plain.tile_vote == "mean"

@@ -25,7 +25,7 @@ ships. Photos soft at their own resolution are left out (`train.data.photos.is_s
 
 `--whole` also scores the held-out photos WHOLE (`bench.whole_photos`): each one sharp, with motion
 blur of 7 / 11 / 15 px and Gaussian and defocus blur at light and medium strength, at native
-resolution up to 1280 px on the long side (never enlarged), read by the model exactly as `blurfuse
+resolution (cropped to 1280 px on a longer side, never resampled), read by the model exactly as `blurfuse
 predict` reads them (tiles) and by the two thresholds fitted on the training crops, applied to the
 whole photo. `--train-photos N` trains on N of the split's training photos only (same test photos),
 e.g. a dozen. `--dump FILE.npz` keeps every tile's answer, to compare ways of combining them.
@@ -82,11 +82,11 @@ def whole_photo_section(work: Path, held_out: list[Path], thresholds: dict[str, 
     columns = {"model (tiles, as predict)": reading.verdict, "Laplacian (fitted on crops)": scores["laplacian"] < thresholds["laplacian"],
                "FFT ratio (fitted on crops)": scores["fft"] < thresholds["fft"]}
     sizes = ", ".join(f"{name} {w}x{h}" for name, (h, w) in sorted({(im.photo, im.shape) for im in images}))
-    text = (f"whole {side} photos ({len(held_out)}; native size, long side shrunk to {args.long_side} px when larger, never "
-            f"enlarged): {sizes}\n\n" + whole_table(images, columns, side) + "\n")
+    text = (f"whole {side} photos ({len(held_out)}; native resolution, cropped to {args.long_side} px on a longer side, "
+            f"never resampled): {sizes}\n\n" + whole_table(images, columns, side) + "\n")
     if args.dump:
         rules = rule_verdicts(reading)
-        text += "\ncandidate tile rules (dev only, for choosing):\n\n" + whole_table(images, rules, side) + "\n"
+        text += "\ncandidate tile votes (chosen on dev photos only; 'mean' is what predict answered before the contrast vote):\n\n" + whole_table(images, rules, side) + "\n"
         np.savez(args.dump, truth=np.array([im.blurred for im in images]), kind=np.array([im.kind for im in images]),
                  strength=np.array([im.strength for im in images]), photo=np.array([im.photo for im in images]),
                  laplacian=scores["laplacian"], fft=scores["fft"], verdict=reading.verdict,
@@ -108,7 +108,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--anywhere", action="store_true",
                         help="cut crops without the detail and focus rules (flat and out-of-focus crops kept)")
     parser.add_argument("--whole", action="store_true", help="also score the held-out photos whole, read as tiles")
-    parser.add_argument("--long-side", type=int, default=LONG_SIDE, help="whole photos larger than this are shrunk to it")
+    parser.add_argument("--long-side", type=int, default=LONG_SIDE, help="whole photos are cropped to this on a longer side")
     parser.add_argument("--train-photos", type=int, help="train on this many of the split's training photos only")
     parser.add_argument("--dump", type=Path, help="with --whole: every tile's answer and verdicts (npz)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra `blurfuse train` option, e.g. --set=--epochs=4")

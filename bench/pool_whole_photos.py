@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.tile_reading import TileReading, rule_verdicts  # noqa: E402
-from bench.whole_photos import WholeImage, whole_table  # noqa: E402
+from bench.whole_photos import WholeImage, balanced_accuracy, whole_table  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 
 
@@ -37,12 +37,6 @@ def load_dump(path: Path) -> tuple[list[WholeImage], dict[str, np.ndarray], Tile
     return images, columns, reading
 
 
-def balanced(images: list[WholeImage], verdict: np.ndarray) -> float:
-    """Mean of the accuracy on blurred and on sharp images."""
-    truth = np.array([im.blurred for im in images])
-    return 0.5 * (float(np.mean(verdict[truth])) + float(np.mean(~verdict[~truth])))
-
-
 def pooled_report(paths: list[Path], rules: bool = False, side: str = "test") -> str:
     """Pooled table over the dumps, then each run's balanced accuracy per column."""
     every: list[WholeImage] = []
@@ -55,7 +49,7 @@ def pooled_report(paths: list[Path], rules: bool = False, side: str = "test") ->
         every += images
         for name, v in columns.items():
             pooled.setdefault(name, []).append(v)
-        per_run.append(f"{path.stem}: " + ", ".join(f"{name} {100 * balanced(images, v):.1f} %" for name, v in columns.items()))
+        per_run.append(f"{path.stem}: " + ", ".join(f"{name} {100 * balanced_accuracy(np.array([im.blurred for im in images]), v):.1f} %" for name, v in columns.items()))
     verdicts = {name: np.concatenate(parts) for name, parts in pooled.items()}
     return (f"{len(paths)} runs, {len(every)} whole images pooled\n\n" + whole_table(every, verdicts, side) +
             "\n\nbalanced accuracy per run:\n" + "\n".join(f"- {line}" for line in per_run) + "\n")

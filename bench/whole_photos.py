@@ -6,12 +6,14 @@ a user uploads a whole photo, which `predict` reads as a grid of up to 16 native
 blur (7-15 px at 1280 px) was called sharp while a Laplacian threshold fitted on the same training
 crops got it right. This module makes the whole-photo test set and scores it per kind x strength.
 
-Sizes: a photo is used whole at its own resolution, shrunk (area interpolation, which keeps it
-sharp) to `LONG_SIDE` = 1280 px on its long side when larger, and never enlarged: any upscaling
-interpolates, which softens the finest detail and would make a "sharp" photo blurred by the
-resizer. The sample photos are 384-1282 px on their long side, so most are used at native size;
-blur lengths are in pixels of the photo as read, which is what a tile sees, so a 7 px motion blur
-looks the same to a tile of a 600 px photo as to one of a 1280 px photo.
+Sizes: a photo is used whole at its own resolution, never resampled: one larger than `LONG_SIDE`
+= 1280 px on a side is cropped to its central 1280 px there, and a smaller one is used as it is.
+Resampling at any ratio that is not a large one softens the finest pixels: shrinking aloeL.jpg from
+1282 to 1280 px with area interpolation moved its lag-1/lag-2 ratio from -0.99 to -1.08, past the
+softness rule (-1.05), and its "sharp" copy was then called Blurred on 2 of 3 splits; enlarging
+interpolates too. The sample photos are 384-1282 px on their long side, so all but aloeL.jpg are used
+at native size. Blur lengths are in pixels of the photo as read, which is what a tile sees, so a
+7 px motion blur looks the same to a tile of a 600 px photo as to one of a 1280 px photo.
 """
 
 from __future__ import annotations
@@ -55,16 +57,13 @@ class WholeImage:
 
 
 def fit_long_side(image: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
-    """`image` shrunk (INTER_AREA) so its long side is `long_side` when larger; smaller ones unchanged
-    (never enlarged: interpolation would soften them, see the module doc)."""
+    """`image` cropped to its central `long_side` px on each side that is longer; smaller photos
+    unchanged. Never resampled (see the module doc: resampling softens the finest pixels)."""
     if long_side < MIN_LONG_SIDE:
         raise ValueError(f"long_side must be >= {MIN_LONG_SIDE} px; got {long_side}")
     h, w = image.shape[:2]
-    if max(h, w) <= long_side:
-        return image
-    scale = long_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    top, left = max(0, (h - long_side) // 2), max(0, (w - long_side) // 2)
+    return np.ascontiguousarray(image[top : top + min(h, long_side), left : left + min(w, long_side)])
 
 
 def motion_angle(photo: str, length: float, seed: int) -> float:
@@ -115,6 +114,15 @@ def whole_baseline_scores(images: list[WholeImage]) -> dict[str, np.ndarray]:
             "fft": np.array([float(fft_high_ratio(g)[0]) for g in gray])}
 
 
+def balanced_accuracy(truth: np.ndarray, verdict: np.ndarray) -> float:
+    """Mean of the accuracy on blurred and on sharp images: each whole photo gives 7 blurred images
+    and 1 sharp one, so plain accuracy would hardly see the sharp photos."""
+    truth, verdict = np.asarray(truth, bool), np.asarray(verdict, bool)
+    if not truth.any() or truth.all():
+        raise ValueError("balanced accuracy needs both blurred and sharp images")
+    return 0.5 * (float(np.mean(verdict[truth])) + float(np.mean(~verdict[~truth])))
+
+
 def row_keys(images: list[WholeImage]) -> list[tuple[str, str]]:
     """(kind, strength) rows in the order of `WHOLE_BLURS`, the sharp row last."""
     present = {(im.kind, im.strength) for im in images}
@@ -138,7 +146,6 @@ def whole_table(images: list[WholeImage], verdicts: dict[str, np.ndarray], side:
         label = f"{kind} {strength}" if kind else "sharp"
         lines.append(f"| {label} | {int(mask.sum())} | " + " | ".join(cell(verdicts[n], mask) for n in names) + " |")
     lines.append(f"| all blurred | {int(truth.sum())} | " + " | ".join(cell(verdicts[n], truth) for n in names) + " |")
-    balanced = [0.5 * (np.mean(verdicts[n][truth]) + np.mean(~verdicts[n][~truth])) if truth.any() and (~truth).any()
-                else float("nan") for n in names]
+    balanced = [balanced_accuracy(truth, verdicts[n]) if truth.any() and (~truth).any() else float("nan") for n in names]
     lines.append(f"| **balanced** | {len(images)} | " + " | ".join(f"**{100 * b:.1f} %**" for b in balanced) + " |")
     return "\n".join(lines)

@@ -25,11 +25,14 @@ def _photo(tmp_path: Path, name: str, h: int, w: int, seed: int = 0) -> Path:
     return path
 
 
-def test_fit_long_side_shrinks_large_photos_and_never_enlarges_small_ones():
-    big = np.zeros((1110, 1600, 3), np.uint8)
-    assert fit_long_side(big).shape[:2] == (888, LONG_SIDE)
+def test_fit_long_side_crops_large_photos_and_never_resamples():
+    big = np.random.default_rng(0).integers(0, 255, (1110, 1600, 3), dtype=np.uint8)
+    cut = fit_long_side(big)
+    assert cut.shape[:2] == (1110, LONG_SIDE)
+    assert np.array_equal(cut, big[:, 160:160 + LONG_SIDE])  # the central part, pixel for pixel
+    assert fit_long_side(np.zeros((1500, 1400, 3), np.uint8)).shape[:2] == (LONG_SIDE, LONG_SIDE)
     small = np.zeros((300, 451, 3), np.uint8)
-    assert fit_long_side(small) is small
+    assert np.array_equal(fit_long_side(small), small) and fit_long_side(small).shape == small.shape
     with pytest.raises(ValueError, match="long_side"):
         fit_long_side(small, 100)
 

@@ -79,3 +79,14 @@ def test_noise_augmentation_keeps_every_label_and_recomputes_the_features_it_cha
     assert np.array_equal(out.features.laplacian_var, compute_features(out.images, config).laplacian_var)
     assert (out.features.laplacian_var[changed] > 0).all() and (out.features.laplacian_var[~changed] == 0).all()
     assert noise_augment(batch, np.random.default_rng(0), 0.0, config) is batch
+
+
+def test_noise_settings_out_of_range_are_refused_before_training():
+    import pytest
+
+    from train.recipes import recipe_config
+
+    for bad in ({"noise_augment": 1.5}, {"noise_augment": -0.1}, {"noise_sigma": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            recipe_config("blur-task", data="d", out="o", **bad).validate()
+    recipe_config("blur-task", data="d", out="o", noise_augment=0.5, noise_sigma=2.0).validate()

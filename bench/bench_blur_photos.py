@@ -23,9 +23,16 @@ table scores. Recipes are compared that way over seeds; the plain run (test phot
 ships. Photos soft at their own resolution are left out (`train.data.photos.is_soft`) unless
 `--include-soft`.
 
+`--whole` also scores the held-out photos WHOLE (`bench.whole_photos`): each one sharp, with motion
+blur of 7 / 11 / 15 px and Gaussian and defocus blur at light and medium strength, at native
+resolution (cropped to 1280 px on a longer side, never resampled), read by the model exactly as `blurfuse
+predict` reads them (tiles) and by the two thresholds fitted on the training crops, applied to the
+whole photo. `--train-photos N` trains on N of the split's training photos only (same test photos),
+e.g. a dozen. `--dump FILE.npz` keeps every tile's answer, to compare ways of combining them.
+
     make photos
     .venv/bin/python bench/bench_blur_photos.py [--dev] [--seed 0] [--pool wide|bundled] [--anywhere]
-        [--set=--blur-evidence-set=multiscale] [--out FILE.md]
+        [--set=--blur-evidence-set=multiscale] [--whole] [--train-photos 12] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -42,9 +49,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
+from bench.tile_reading import read_tiles, rule_verdicts  # noqa: E402
+from bench.whole_photos import LONG_SIDE, make_whole_photos, whole_baseline_scores, whole_table  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
-from train.data.photos import (BLURRED, PHOTO_POOLS, make_blur_photo_folder, sample_photo_groups,  # noqa: E402
-                               training_photo_groups)
+from train.data.photos import (BLURRED, PHOTO_POOLS, folder_splits, make_blur_photo_folder,  # noqa: E402
+                               sample_photo_groups, training_photo_groups)
 
 
 def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int, extra: list[str],
@@ -63,6 +72,29 @@ def train_and_predict(root: Path, work: Path, test_paths: list[Path], seed: int,
     return model_verdicts(work / "run", test_paths), seconds
 
 
+def whole_photo_section(work: Path, held_out: list[Path], thresholds: dict[str, float], args: argparse.Namespace,
+                        side: str) -> str:
+    """The held-out photos whole: the model's tile reading (as `blurfuse predict`) against the crop-fitted
+    thresholds applied to each whole photo, per kind x strength (and, with --dump, every tile's answer)."""
+    images = make_whole_photos(work / "whole", held_out, seed=args.seed, long_side=args.long_side)
+    reading = read_tiles(work / "run", [im.path for im in images])
+    scores = whole_baseline_scores(images)
+    columns = {"model (tiles, as predict)": reading.verdict, "Laplacian (fitted on crops)": scores["laplacian"] < thresholds["laplacian"],
+               "FFT ratio (fitted on crops)": scores["fft"] < thresholds["fft"]}
+    sizes = ", ".join(f"{name} {w}x{h}" for name, (h, w) in sorted({(im.photo, im.shape) for im in images}))
+    text = (f"whole {side} photos ({len(held_out)}; native resolution, cropped to {args.long_side} px on a longer side, "
+            f"never resampled): {sizes}\n\n" + whole_table(images, columns, side) + "\n")
+    if args.dump:
+        rules = rule_verdicts(reading)
+        text += "\ncandidate tile votes (chosen on dev photos only; 'mean' is what predict answered before the contrast vote):\n\n" + whole_table(images, rules, side) + "\n"
+        np.savez(args.dump, truth=np.array([im.blurred for im in images]), kind=np.array([im.kind for im in images]),
+                 strength=np.array([im.strength for im in images]), photo=np.array([im.photo for im in images]),
+                 laplacian=scores["laplacian"], fft=scores["fft"], verdict=reading.verdict,
+                 threshold_laplacian=thresholds["laplacian"], threshold_fft=thresholds["fft"],
+                 tile_prob=np.array(reading.tile_prob, dtype=object), tile_contrast=np.array(reading.tile_contrast, dtype=object))
+    return text
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops-per-photo", type=int, default=48)
@@ -75,6 +107,10 @@ def parse_args() -> argparse.Namespace:
                         help="bundled: scikit-image's and scikit-learn's photos; wide: also OpenCV's samples (make photos)")
     parser.add_argument("--anywhere", action="store_true",
                         help="cut crops without the detail and focus rules (flat and out-of-focus crops kept)")
+    parser.add_argument("--whole", action="store_true", help="also score the held-out photos whole, read as tiles")
+    parser.add_argument("--long-side", type=int, default=LONG_SIDE, help="whole photos are cropped to this on a longer side")
+    parser.add_argument("--train-photos", type=int, help="train on this many of the split's training photos only")
+    parser.add_argument("--dump", type=Path, help="with --whole: every tile's answer and verdicts (npz)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra `blurfuse train` option, e.g. --set=--epochs=4")
     parser.add_argument("--out", type=Path, help="also write the table here (markdown)")
     return parser.parse_args()
@@ -102,9 +138,13 @@ def main() -> int:
         except FileNotFoundError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
-                                       test_share=args.test_share, seed=split_seed, photos=photos,
-                                       anywhere=args.anywhere)
+        try:
+            crops = make_blur_photo_folder(root, crop=args.crop, crops_per_photo=args.crops_per_photo,
+                                           test_share=args.test_share, seed=split_seed, photos=photos,
+                                           anywhere=args.anywhere, train_photos=args.train_photos)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         truth = np.array([c.label == BLURRED for c in crops])
         train = np.array([c.split == "train" for c in crops])
         verdicts, thresholds = fitted_verdicts(baseline_scores(root, crops), truth, train)
@@ -119,6 +159,7 @@ def main() -> int:
         text = (f"{len(crops) - len(test)} training crops from {len({c.photo for c in crops}) - len(held_out)} photos, "
                 f"{len(test)} {side} crops from {len(held_out)} other photos ({', '.join(held_out)}); {args.crop} px crops, "
                 f"seed {args.seed}, {args.pool} pool{', crops anywhere' if args.anywhere else ''}"
+                f"{f', {args.train_photos} training photos' if args.train_photos else ''}"
                 f"{', options ' + ' '.join(args.extra) if args.extra else ''}\n"
                 f"soft at their own resolution: {', '.join(p.name for p in soft) or 'none'} ({'kept' if args.include_soft else 'left out'})\n"
                 f"thresholds fitted on the training crops: Laplacian variance {thresholds['laplacian']:.1f}, "
@@ -131,6 +172,9 @@ def main() -> int:
             mask = np.isin(photo_of, [p.name for p in photos["bundled"]])
             cells = ", ".join(f"{name} {100 * (v[mask] == held_truth[mask]).mean():.1f} %" for name, v in columns.items())
             text += f"\n{side} crops of the bundled photos only ({int(mask.sum())}): {cells}\n"
+        if args.whole:
+            held_paths = folder_splits(photos, args.test_share, split_seed, args.train_photos)["test"]
+            text += "\n" + whole_photo_section(work, held_paths, thresholds, args, side) + "\n"
     print(text)
     if args.out:
         atomic_write_text(args.out, text)

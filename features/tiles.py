@@ -5,15 +5,23 @@ blurred-vs-clear task images are therefore never resized; the model looks at `si
 squares cut at the photo's own resolution, and an answer for a whole photo of any size and
 aspect ratio is the average over a grid of such tiles. An image smaller than a tile is mirrored
 at its border up to the tile size rather than enlarged, which would blur it.
+
+How the tiles' answers make one: `TILE_VOTES`. "mean" averages them (what every model before issue
+18 part 4 does); "contrast" weights each tile by its coarse contrast (`tile_contrast`), because a
+flat tile (sky, a blank wall, the dark of space) carries no blur evidence: it looks the same blurred
+or not, so its answer is a guess, and a photo with much sky was called blurred on its guesses.
 """
 
 from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 DEFAULT_MAX_TILES = 16
+TILE_VOTES: tuple[str, ...] = ("mean", "contrast")
+CONTRAST_SIGMA = 4.0  # px: coarser than any blur the detector is for (motion <= 15 px, sigma <= 3, radius <= 4.5)
 
 
 def pad_to(image: np.ndarray, size: int) -> np.ndarray:
@@ -77,3 +85,30 @@ def paste_tiles(tiles: np.ndarray, boxes: list[tuple[int, int]], shape: tuple[in
     for tile, (y, x) in zip(tiles, boxes):
         out[y : y + size, x : x + size] = tile
     return out
+
+
+def tile_contrast(gray_tiles: np.ndarray) -> np.ndarray:
+    """(T, S, S) gray tiles -> (T,) standard deviation of each after a Gaussian of `CONTRAST_SIGMA` px.
+
+    Structure at a scale the blurs barely change, so a flat tile scores low whether or not the photo
+    is blurred (a fine-detail measure would not: blur removes fine detail, and weighting by it would
+    favour the tiles that look sharpest)."""
+    gray_tiles = np.asarray(gray_tiles)
+    if gray_tiles.ndim != 3:
+        raise ValueError(f"gray tiles must have shape (T, S, S); got {gray_tiles.shape}")
+    return np.array([float(cv2.GaussianBlur(t.astype(np.float32), (0, 0), CONTRAST_SIGMA,
+                                            borderType=cv2.BORDER_REFLECT).std()) for t in gray_tiles])
+
+
+def tile_weights(gray_tiles: np.ndarray, vote: str = "mean") -> np.ndarray:
+    """(T,) weights summing to 1 for combining the tiles' answers under `vote` (see the module doc);
+    tiles that are all flat get equal weights."""
+    if vote not in TILE_VOTES:
+        raise ValueError(f"tile vote must be one of {TILE_VOTES}; got {vote!r}")
+    n = len(gray_tiles)
+    if n == 0:
+        raise ValueError("no tiles to weigh")
+    if vote == "mean" or n == 1:
+        return np.full(n, 1.0 / n)
+    weights = tile_contrast(gray_tiles) + 1e-3
+    return weights / weights.sum()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features.groups import GROUPS
+from features.tiles import TILE_VOTES
 
 from fusion.calibration import check_temperature
 from fusion.defaults import DEFAULT_BACKBONE
@@ -103,6 +104,10 @@ class ModelConfig:
     # mean over up to max_tiles tiles (blur-task models: shrinking would remove the blur).
     preprocess: str = "resize"
     max_tiles: int = 16
+    # Tiles mode: how the tiles' answers make the photo's (features.tiles.TILE_VOTES): "mean" (what
+    # checkpoints written before issue 18 part 4 get), or "contrast", weighted by each tile's coarse
+    # contrast so flat tiles (sky) do not decide; chosen on dev photos (docs/RESULTS.md).
+    tile_vote: str = "mean"
     # Blur-task models: {"blurred_class": i, "sharp_class": j}; empty when the classes are not blur.
     blur_task: dict = field(default_factory=dict)
     # Multi-scale / frequency blur evidence (features.frequency) fed to the blur branch beside the
@@ -188,6 +193,8 @@ class ModelConfig:
             raise ValueError(f"preprocess must be one of {PREPROCESS_MODES}, got {self.preprocess!r}")
         if not isinstance(self.max_tiles, int) or isinstance(self.max_tiles, bool) or not 1 <= self.max_tiles <= 256:
             raise ValueError(f"max_tiles must be an integer in [1, 256], got {self.max_tiles!r}")
+        if self.tile_vote not in TILE_VOTES:
+            raise ValueError(f"tile_vote must be one of {TILE_VOTES}, got {self.tile_vote!r}")
         for name in ("blur_task", "blur_threshold_basis", "ood"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a dict, got {getattr(self, name)!r}")

@@ -21,7 +21,7 @@ from features.extract import compute_features
 from features.png import png_base64
 from fusion.defaults import DEFAULT_BATCH_SIZE
 from fusion.class_calibration import calibrated_probabilities
-from features.tiles import image_tiles, paste_tiles
+from features.tiles import image_tiles, paste_tiles, tile_weights
 from fusion.checkpoint import load_checkpoint, resolve_checkpoint
 from fusion.config import ModelConfig
 from fusion.blur_disagreement import explain_disagreements, threshold_note
@@ -197,6 +197,14 @@ class Predictor:
         top, left = (shape[0] - h) // 2, (shape[1] - w) // 2
         return paste_tiles(feats.edge_map[members], boxes, shape)[top : top + h, left : left + w]
 
+    def _tile_combiner(self, batch: _Units, feats, i: int, members: np.ndarray):
+        """How image `i`'s units make one answer: their plain mean, or in tiles mode with the
+        "contrast" vote a mean weighted by each tile's coarse contrast (`features.tiles.tile_weights`)."""
+        if batch.layouts[i] is None or self.config.tile_vote == "mean" or len(members) == 1:
+            return lambda values: values.mean(axis=0)
+        weights = tile_weights(feats.gray[members], self.config.tile_vote)
+        return lambda values: weights @ values
+
     def _predictions(self, batch: _Units, feats, inputs, embedded: Embedded, outputs) -> list[Prediction]:
         logits, blur_logit = outputs["logits"], outputs.get("blur_logit")
         raw = logits.detach().double().cpu().numpy()
@@ -210,7 +218,8 @@ class Predictor:
         out = []
         for i in range(len(batch.arrays)):
             members = np.flatnonzero(batch.owner == i)
-            p = probs[members].mean(axis=0)
+            merge = self._tile_combiner(batch, feats, i, members)
+            p = merge(probs[members])
             order = np.argsort(-p, kind="stable")[: self.top_k]
             index = int(order[0])
             score = float(feats.laplacian_var[members].mean())
@@ -221,12 +230,12 @@ class Predictor:
                 edge_map=self._edge_map(batch, feats, i, members),
                 edge_path=feats.edge_path[members[0]] if len(members) == 1 else "per tile",
                 laplacian_var=score, blurred=bool(score < threshold), blur_threshold=threshold,
-                blur_probability=None if blur_probs is None else float(blur_probs[members].mean()),
+                blur_probability=None if blur_probs is None else float(merge(blur_probs[members])),
                 class_names=names, blur_threshold_note=threshold_note(self.config, threshold),
                 blur_disagreement=explain.get(i),
                 in_distribution=None if ood_score is None else bool(ood_score <= float(self.config.ood["threshold"])),
                 ood_score=ood_score, ood_threshold=None if ood is None else float(self.config.ood["threshold"]),
-                ood_method=self.config.ood.get("method"), tiles=len(members), logits=raw[members].mean(axis=0),
+                ood_method=self.config.ood.get("method"), tiles=len(members), logits=merge(raw[members]),
                 tile_edge_paths=tuple(str(feats.edge_path[m]) for m in members) if len(members) > 1 else (),
             ))
         return out

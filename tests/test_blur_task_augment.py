@@ -58,3 +58,35 @@ def test_blur_task_is_recognised_from_the_folder_names_or_asked_for():
             assert "--blur-task" in str(error)
         else:
             raise AssertionError(f"{names} accepted as a blur task")
+
+
+def test_noise_augmentation_keeps_every_label_and_recomputes_the_features_it_changes():
+    """Sensor noise comes after the blur in a camera: noisy copies of both classes keep their label,
+    and the blur evidence the model reads (gray, Laplacian) is that of the noisy pixels."""
+    from train.batches import noise_augment
+
+    smooth = photo_batch(seed=2)
+    images = np.full_like(smooth.images, 128)  # flat: any change is the noise
+    config = FeatureConfig(size=48)
+    batch = SplitArrays(images, compute_features(images, config), smooth.labels, smooth.blurred_truth)
+    out = noise_augment(batch, np.random.default_rng(0), 0.5, config)
+    changed = np.any(out.images != batch.images, axis=(1, 2, 3))
+    assert 0 < changed.sum() < len(batch)
+    assert changed[batch.labels == BLURRED].any() and changed[batch.labels == SHARP].any()  # both classes
+    assert np.array_equal(out.labels, batch.labels) and np.array_equal(out.blurred_truth, batch.blurred_truth)
+    noise = out.images[changed].astype(float) - 128
+    assert 1.0 < noise.std() < 6.5  # sigma drawn in [1.5, 6] gray levels
+    assert np.array_equal(out.features.laplacian_var, compute_features(out.images, config).laplacian_var)
+    assert (out.features.laplacian_var[changed] > 0).all() and (out.features.laplacian_var[~changed] == 0).all()
+    assert noise_augment(batch, np.random.default_rng(0), 0.0, config) is batch
+
+
+def test_noise_settings_out_of_range_are_refused_before_training():
+    import pytest
+
+    from train.recipes import recipe_config
+
+    for bad in ({"noise_augment": 1.5}, {"noise_augment": -0.1}, {"noise_sigma": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            recipe_config("blur-task", data="d", out="o", **bad).validate()
+    recipe_config("blur-task", data="d", out="o", noise_augment=0.5, noise_sigma=2.0).validate()

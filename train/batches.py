@@ -72,6 +72,39 @@ def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bo
     )
 
 
+def noise_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
+                  max_sigma: float = 6.0) -> SplitArrays:
+    """Add white Gaussian noise to a share of the batch's images, sharp and blurred alike, and recompute
+    their features. Labels never change: a camera adds sensor noise after the lens and the shake
+    blurred the light, so a noisy blurred photo is still blurred.
+
+    Why (issue 18 part 4): a noisy photo's finest band is full of noise, which every fine-detail
+    measure (Laplacian, FFT high-frequency share, the larger of the directional lag ratios) reads
+    as sharpness; motion blur along an image axis leaves the noise of the other axis untouched, so a
+    model trained on clean crops called such photos sharp. Noisy copies of both classes teach it
+    that noise is not detail. Each chosen image gets sigma ~ U[max_sigma / 4, max_sigma] gray levels.
+    """
+    if fraction <= 0:
+        return batch
+    if not max_sigma > 0:
+        raise ValueError(f"max_sigma must be positive; got {max_sigma}")
+    chosen = np.flatnonzero(rng.random(len(batch)) < fraction)
+    if len(chosen) == 0:
+        return batch
+    images = batch.images.copy()
+    sigma = rng.uniform(max_sigma / 4, max_sigma, size=len(chosen))
+    noisy = images[chosen].astype(np.float32) + rng.standard_normal(images[chosen].shape).astype(np.float32) * sigma[
+        (slice(None),) + (None,) * (images.ndim - 1)].astype(np.float32)
+    images[chosen] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    fresh = compute_features(images[chosen], config)
+    f = batch.features
+    gray, scores, verdict, edges = f.gray.copy(), f.laplacian_var.copy(), f.blurred.copy(), f.edge_map.copy()
+    gray[chosen], scores[chosen], verdict[chosen], edges[chosen] = fresh.gray, fresh.laplacian_var, fresh.blurred, fresh.edge_map
+    return SplitArrays(images=images, features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges,
+                                                         edge_path=edge_paths(verdict)),
+                       labels=batch.labels, blurred_truth=batch.blurred_truth)
+
+
 def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
                  kinds: tuple[str, ...] = BLUR_KINDS, ranges: dict | None = None,
                  blurred_class: int | None = None, kernels: str = "classic") -> SplitArrays:

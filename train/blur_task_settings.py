@@ -2,8 +2,10 @@
 
 When the data card says the classes are blur (`card["blur_task"]`, written by `blurfuse data`),
 the model is built to keep blur visible: it reads `input_size` squares at the photo's own
-resolution (the dataset's image size, so nothing is resized), predicts a photo of any size as the
-mean over a grid of such tiles (`preprocess="tiles"`), and its blur branch gets multi-scale and
+resolution (the dataset's image size, so nothing is resized), predicts a photo of any size from a
+grid of such tiles (`preprocess="tiles"`), each tile's answer weighted by its coarse contrast so
+flat tiles such as sky barely count (`tile_vote="contrast"`, chosen on dev photos, issue 18 part 4:
+docs/RESULTS.md), and its blur branch gets multi-scale and
 frequency-domain evidence beside the Laplacian score. Every dataset also records where its blur
 threshold came from, so an answer can name the resolution the threshold belongs to.
 """
@@ -57,7 +59,7 @@ def with_blur_task(model_cfg: ModelConfig, card: dict, train_gray, evidence_set:
     mean, std = fit_evidence_standardisation(train_gray, evidence_set)
     features = model_cfg.features_config()
     features = FeatureConfig(size=model_cfg.input_size, blur_threshold=features.blur_threshold, edges=features.edges)
-    return dataclasses.replace(model_cfg, blur_threshold_basis=basis, blur_task=task, preprocess="tiles",
+    return dataclasses.replace(model_cfg, blur_threshold_basis=basis, blur_task=task, preprocess="tiles", tile_vote="contrast",
                                blur_evidence=True, blur_evidence_set=evidence_set, blur_pass_through=True,
                                blur_evidence_mean=mean, blur_evidence_std=std,
                                feature_config=features.to_dict())

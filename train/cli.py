@@ -54,6 +54,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
     parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
     parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
+    parser.add_argument("--noise-augment", type=float, help="share of training images given white sensor noise (labels kept)")
+    parser.add_argument("--noise-sigma", type=float, help="largest sensor-noise sigma of --noise-augment, gray levels")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--samples-per-epoch", type=int, help="images drawn per epoch (the budget is epochs x this)")
     parser.add_argument("--batch-size", type=int)

@@ -41,7 +41,7 @@ from fusion.fast_depthwise import use_fast_depthwise_grad
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
-from train.batches import SplitArrays, augment, blur_augment
+from train.batches import SplitArrays, augment, blur_augment, noise_augment
 from train.head_stage import head_settings, retrain_head
 from train.blur_task_settings import blur_task_input_size, with_blur_task
 from train.data.dataset_dir import read_dataset
@@ -403,6 +403,8 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
                              ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),
                              kernels=config.blur_kernels)
+    if config.noise_augment > 0:
+        batch = noise_augment(batch, rng, config.noise_augment, model_cfg.features_config(), config.noise_sigma)
     batch = augment(batch, rng)
     inputs = to_device(batch, model_cfg, ctx.device)
     labels = torch.from_numpy(batch.labels).to(ctx.device)

@@ -64,6 +64,10 @@ class TrainConfig:
     mix: str = "none"
     mix_alpha: float = 1.0
     mix_prob: float = 0.5
+    # White sensor noise added to this share of every batch (sharp and blurred alike, labels kept:
+    # train.batches.noise_augment), so fine-band noise is not read as sharpness. 0 = off.
+    noise_augment: float = 0.0
+    noise_sigma: float = 6.0  # the largest noise sigma, gray levels (each image: U[noise_sigma / 4, noise_sigma])
     epochs: int = 9
     samples_per_epoch: int = 20000
     batch_size: int = 128
@@ -140,6 +144,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive; got {self.lr}")
+        if not 0.0 <= self.noise_augment <= 1.0:
+            raise ValueError(f"noise_augment must lie in [0, 1] (a share of each batch; 0 = off); got {self.noise_augment}")
+        if not self.noise_sigma > 0:
+            raise ValueError(f"noise_sigma must be positive (gray levels); got {self.noise_sigma}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1) (0 = off); got {self.ema_decay}")
         if self.select not in SELECT_MODES:

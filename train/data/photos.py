@@ -161,6 +161,21 @@ def split_photo_groups(groups: Mapping[str, list[Path]], test_share: float, seed
     return {side: [p for part in parts for p in part[side]] for side in ("test", "train")}
 
 
+def folder_splits(groups: Mapping[str, list[Path]], test_share: float, seed: int,
+                  train_photos: int | None = None) -> dict[str, list[Path]]:
+    """The photos a folder is built from, by side: `split_photo_groups`, then with `train_photos`
+    only that many training photos (a seeded choice; the test side is unchanged, so a run trained
+    on a dozen photos is scored on the same test photos as one trained on all of them)."""
+    splits = split_photo_groups(groups, test_share, seed)
+    if train_photos is None:
+        return splits
+    if not 2 <= train_photos <= len(splits["train"]):
+        raise ValueError(f"train_photos must lie in [2, {len(splits['train'])}] (the split's training photos); "
+                         f"got {train_photos}")
+    keep = sorted(np.random.default_rng([seed, 12]).permutation(len(splits["train"]))[:train_photos])
+    return {"test": splits["test"], "train": [splits["train"][i] for i in keep]}
+
+
 def training_photo_groups(groups: Mapping[str, list[Path]], test_share: float, seed: int) -> dict[str, list[Path]]:
     """Each group without the photos `split_photo_groups(groups, test_share, seed)` holds out for
     testing: what a dev split is cut from."""
@@ -222,13 +237,14 @@ def photo_crops(image: np.ndarray, photo: str, split: str, crop: int, count: int
 
 def make_blur_photo_folder(root: str | os.PathLike, crop: int = 128, crops_per_photo: int = 24, test_share: float = 0.3,
                            seed: int = 0, photos: Mapping[str, list[Path]] | None = None,
-                           force: bool = False, anywhere: bool = False) -> list[Crop]:
+                           force: bool = False, anywhere: bool = False, train_photos: int | None = None) -> list[Crop]:
     """Write the folder (atomically) and return every crop's record, train first. Each photo's crop
     positions come from its own seeded generator, so they do not depend on the other photos of the
     pool; the blur kinds cycle from the photo's place in its split, which the source groups keep
     for the bundled photos (they come first).
-    `anywhere` cuts crops without the detail and focus rules (to measure what they change)."""
-    splits = split_photo_groups(photos if photos is not None else sample_photo_groups(), test_share, seed)
+    `anywhere` cuts crops without the detail and focus rules (to measure what they change);
+    `train_photos` trains on that many of the split's training photos only (`folder_splits`)."""
+    splits = folder_splits(photos if photos is not None else sample_photo_groups(), test_share, seed, train_photos)
     crops: list[Crop] = []
     with atomic_directory(Path(root), force=force) as tmp:
         for split in ("train", "test"):

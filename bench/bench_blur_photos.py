@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.blur_photos import accuracy_table, baseline_scores, fitted_verdicts, model_verdicts  # noqa: E402
 from bench.tile_reading import read_tiles, rule_verdicts  # noqa: E402
-from bench.whole_photos import LONG_SIDE, make_whole_photos, whole_baseline_scores, whole_table  # noqa: E402
-from features.atomic import atomic_write_text  # noqa: E402
+from bench.whole_photos import (LONG_SIDE, make_whole_photos, print_and_save, whole_baseline_scores,  # noqa: E402
+                                whole_table)
 from train.data.photos import (BLURRED, PHOTO_POOLS, folder_splits, make_blur_photo_folder,  # noqa: E402
                                sample_photo_groups, training_photo_groups)
 
@@ -175,10 +175,7 @@ def main() -> int:
         if args.whole:
             held_paths = folder_splits(photos, args.test_share, split_seed, args.train_photos)["test"]
             text += "\n" + whole_photo_section(work, held_paths, thresholds, args, side) + "\n"
-    print(text)
-    if args.out:
-        atomic_write_text(args.out, text)
-    return 0
+    return print_and_save(text, args.out)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.tile_reading import TileReading, rule_verdicts  # noqa: E402
-from bench.whole_photos import WholeImage, balanced_accuracy, whole_table  # noqa: E402
-from features.atomic import atomic_write_text  # noqa: E402
+from bench.whole_photos import WholeImage, balanced_accuracy, print_and_save, whole_table  # noqa: E402
 
 
 def load_dump(path: Path) -> tuple[list[WholeImage], dict[str, np.ndarray], TileReading]:
@@ -67,10 +66,7 @@ def main() -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(text)
-    if args.out:
-        atomic_write_text(args.out, text)
-    return 0
+    return print_and_save(text, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from features import BlurSpec, apply_blur, laplacian_variance, load_image, to_gray
+from features.atomic import atomic_write_text
 from features.frequency import fft_high_ratio
 
 LONG_SIDE = 1280
@@ -149,3 +150,11 @@ def whole_table(images: list[WholeImage], verdicts: dict[str, np.ndarray], side:
     balanced = [balanced_accuracy(truth, verdicts[n]) if truth.any() and (~truth).any() else float("nan") for n in names]
     lines.append(f"| **balanced** | {len(images)} | " + " | ".join(f"**{100 * b:.1f} %**" for b in balanced) + " |")
     return "\n".join(lines)
+
+
+def print_and_save(text: str, out: Path | None) -> int:
+    """Print a bench's markdown and, when asked, write it whole (atomically); the exit status for main()."""
+    print(text)
+    if out:
+        atomic_write_text(out, text)
+    return 0

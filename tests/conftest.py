@@ -41,6 +41,24 @@ def helper_fixture(function):
     return fixture
 
 
+# ---------------------------------------------------------------- a tiles-mode model's settings
+
+def tile_model_config(tile: int):
+    """The ModelConfig of a random-init blur-task model that reads a photo as `tile` px native-resolution
+    tiles (at most 6): what the tiles-mode tests save, load and predict with."""
+    from features import FeatureConfig
+    from fusion.config import ModelConfig
+
+    return ModelConfig(class_names=["Blurred", "Undistorted"], groups=["frequent", "frequent"], train_counts=[10, 10],
+                       input_size=tile, feature_config=FeatureConfig(size=tile, blur_threshold=150.0).to_dict(),
+                       preprocess="tiles", max_tiles=6, blur_task={"blurred_class": 0, "sharp_class": 1},
+                       blur_evidence=True, blur_evidence_mean=[5.0, 4.0, 1.0, 0.2], blur_evidence_std=[1.0, 1.0, 0.5, 0.1],
+                       blur_threshold_basis={"fitted": True, "image_size": tile})
+
+
+tile_model_config_fixture = helper_fixture(tile_model_config)
+
+
 # ---------------------------------------------------------------- real Fashion-MNIST images
 
 def fmnist_images(count: int, split: str = "train") -> np.ndarray:

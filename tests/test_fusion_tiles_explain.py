@@ -17,13 +17,9 @@ TILE = 32
 
 
 @pytest.fixture(scope="module")
-def tile_predictor(tmp_path_factory) -> Predictor:
+def tile_predictor(tmp_path_factory, tile_model_config) -> Predictor:
     """A random-init blur-task model reading 32 px native-resolution tiles, saved and loaded for real."""
-    cfg = ModelConfig(class_names=["Blurred", "Undistorted"], groups=["frequent", "frequent"], train_counts=[10, 10],
-                      input_size=TILE, feature_config=FeatureConfig(size=TILE, blur_threshold=150.0).to_dict(),
-                      preprocess="tiles", max_tiles=6, blur_task={"blurred_class": 0, "sharp_class": 1},
-                      blur_evidence=True, blur_evidence_mean=[5.0, 4.0, 1.0, 0.2], blur_evidence_std=[1.0, 1.0, 0.5, 0.1],
-                      blur_threshold_basis={"fitted": True, "image_size": TILE})
+    cfg = tile_model_config(TILE)
     torch.manual_seed(0)
     run = save_checkpoint(tmp_path_factory.mktemp("tiles") / "run", create_model(cfg, pretrained="none").eval(), cfg)
     return Predictor.from_checkpoint(run)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from features import FeatureConfig
 from features.tiles import image_tiles, tile_contrast, tile_weights
 from fusion.checkpoint import save_checkpoint
 from fusion.config import ModelConfig
@@ -46,13 +45,9 @@ def test_flat_tiles_weigh_almost_nothing_and_blur_barely_moves_the_weights():
 
 
 @pytest.fixture(scope="module")
-def predictors(tmp_path_factory) -> dict[str, Predictor]:
+def predictors(tmp_path_factory, tile_model_config) -> dict[str, Predictor]:
     """The same random-init blur-task model reading 32 px tiles, saved once per vote and loaded for real."""
-    cfg = ModelConfig(class_names=["Blurred", "Undistorted"], groups=["frequent", "frequent"], train_counts=[10, 10],
-                      input_size=TILE, feature_config=FeatureConfig(size=TILE, blur_threshold=150.0).to_dict(),
-                      preprocess="tiles", max_tiles=6, blur_task={"blurred_class": 0, "sharp_class": 1},
-                      blur_evidence=True, blur_evidence_mean=[5.0, 4.0, 1.0, 0.2], blur_evidence_std=[1.0, 1.0, 0.5, 0.1],
-                      blur_threshold_basis={"fitted": True, "image_size": TILE})
+    cfg = tile_model_config(TILE)
     torch.manual_seed(0)
     model = create_model(cfg, pretrained="none").eval()
     out = {}

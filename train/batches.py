@@ -72,6 +72,24 @@ def augment(batch: SplitArrays, rng: np.random.Generator, pad: int = 2, flip: bo
     )
 
 
+def with_new_pixels(batch: SplitArrays, images: np.ndarray, chosen: np.ndarray, config: FeatureConfig,
+                    labels: np.ndarray | None = None, blurred_truth: np.ndarray | None = None) -> SplitArrays:
+    """The batch with `images` in place of its own, where only the rows `chosen` changed: those rows'
+    scores, verdicts and edge maps are recomputed with the one feature path (the others are kept),
+    so an augmentation never leaves features that describe the pixels before it. Labels and blur
+    truth stay the batch's unless given."""
+    fresh = compute_features(images[chosen], config)
+    f = batch.features
+    gray, scores, verdict, edges = f.gray.copy(), f.laplacian_var.copy(), f.blurred.copy(), f.edge_map.copy()
+    gray[chosen], scores[chosen], verdict[chosen], edges[chosen] = fresh.gray, fresh.laplacian_var, fresh.blurred, fresh.edge_map
+    return SplitArrays(
+        images=images,
+        features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges, edge_path=edge_paths(verdict)),
+        labels=batch.labels if labels is None else labels,
+        blurred_truth=batch.blurred_truth if blurred_truth is None else blurred_truth,
+    )
+
+
 def noise_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
                   max_sigma: float = 6.0) -> SplitArrays:
     """Add white Gaussian noise to a share of the batch's images, sharp and blurred alike, and recompute
@@ -92,17 +110,11 @@ def noise_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float,
     if len(chosen) == 0:
         return batch
     images = batch.images.copy()
-    sigma = rng.uniform(max_sigma / 4, max_sigma, size=len(chosen))
-    noisy = images[chosen].astype(np.float32) + rng.standard_normal(images[chosen].shape).astype(np.float32) * sigma[
-        (slice(None),) + (None,) * (images.ndim - 1)].astype(np.float32)
-    images[chosen] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-    fresh = compute_features(images[chosen], config)
-    f = batch.features
-    gray, scores, verdict, edges = f.gray.copy(), f.laplacian_var.copy(), f.blurred.copy(), f.edge_map.copy()
-    gray[chosen], scores[chosen], verdict[chosen], edges[chosen] = fresh.gray, fresh.laplacian_var, fresh.blurred, fresh.edge_map
-    return SplitArrays(images=images, features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges,
-                                                         edge_path=edge_paths(verdict)),
-                       labels=batch.labels, blurred_truth=batch.blurred_truth)
+    picked = images[chosen].astype(np.float32)
+    sigma = rng.uniform(max_sigma / 4, max_sigma, size=len(chosen)).astype(np.float32)
+    noise = rng.standard_normal(picked.shape).astype(np.float32) * sigma.reshape(-1, *([1] * (picked.ndim - 1)))
+    images[chosen] = np.clip(np.rint(picked + noise), 0, 255).astype(np.uint8)
+    return with_new_pixels(batch, images, chosen, config)
 
 
 def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
@@ -134,20 +146,10 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     else:
         for i in chosen:
             images[i] = apply_blur(images[i], sample_blur_spec(rng, kinds, ranges))
-    fresh = compute_features(images[chosen], config)
-    f = batch.features
-    gray, scores, verdict, edges = f.gray.copy(), f.laplacian_var.copy(), f.blurred.copy(), f.edge_map.copy()
-    gray[chosen], scores[chosen], verdict[chosen], edges[chosen] = fresh.gray, fresh.laplacian_var, fresh.blurred, fresh.edge_map
     truth = batch.blurred_truth.copy()
     truth[chosen] = True
     labels = batch.labels
     if blurred_class is not None:
         labels = labels.copy()
         labels[chosen] = blurred_class
-    return SplitArrays(
-        images=images,
-        features=Features(gray=gray, laplacian_var=scores, blurred=verdict, edge_map=edges,
-                          edge_path=edge_paths(verdict)),
-        labels=labels,
-        blurred_truth=truth,
-    )
+    return with_new_pixels(batch, images, chosen, config, labels=labels, blurred_truth=truth)

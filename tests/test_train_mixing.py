@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from train.fit import train_model
+from train.losses import LogitAdjustedLoss
 from train.mixing import Mix, cut_box, mix_batch, mixed_class_loss
 from train.recipes import recipe_config
 
@@ -75,12 +76,13 @@ def test_mixed_loss_weights_the_two_labels_by_the_shares():
     logits = torch.randn(4, 3)
     labels, partner = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 0, 3, 2])
     offset = torch.log(torch.tensor([0.7, 0.2, 0.1]))
+    criterion = LogitAdjustedLoss(np.array([0.7, 0.2, 0.1]), tau=1.0)
     plain = F.cross_entropy(logits + offset, labels)
-    assert torch.allclose(mixed_class_loss(logits, labels, None, offset), plain)
-    assert torch.allclose(mixed_class_loss(logits, labels, Mix(partner, torch.ones(4)), offset), plain)
-    assert torch.allclose(mixed_class_loss(logits, labels, Mix(partner, torch.zeros(4)), offset),
+    assert torch.allclose(mixed_class_loss(criterion, logits, labels, None), plain)
+    assert torch.allclose(mixed_class_loss(criterion, logits, labels, Mix(partner, torch.ones(4))), plain)
+    assert torch.allclose(mixed_class_loss(criterion, logits, labels, Mix(partner, torch.zeros(4))),
                           F.cross_entropy(logits + offset, labels[partner]))
-    half = mixed_class_loss(logits, labels, Mix(partner, torch.full((4,), 0.25)), offset)
+    half = mixed_class_loss(criterion, logits, labels, Mix(partner, torch.full((4,), 0.25)))
     assert torch.allclose(half, 0.25 * plain + 0.75 * F.cross_entropy(logits + offset, labels[partner]))
 
 

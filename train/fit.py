@@ -416,7 +416,7 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
     with autocast:
         out = ctx.ddp_model(**inputs)
-        loss = mixed_class_loss(out["logits"].float(), labels, mix, criterion.offset)
+        loss = mixed_class_loss(criterion, out["logits"].float(), labels, mix)
         if config.blur_loss_weight > 0:
             loss = loss + config.blur_loss_weight * F.binary_cross_entropy_with_logits(out["blur_logit"].float(), blurred)
     ctx.optimizer.zero_grad(set_to_none=True)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from train.losses import LogitAdjustedLoss
 
 MIX_MODES = ("none", "mixup", "cutmix")
 SPATIAL_INPUTS = ("rgb", "edge")  # (N, C, S, S) inputs cut with the same box; the rest are blended
@@ -86,15 +87,15 @@ def mix_batch(inputs: dict[str, torch.Tensor], mode: str, alpha: float, prob: fl
     return mixed, mix
 
 
-def mixed_class_loss(logits: torch.Tensor, labels: torch.Tensor, mix: Mix | None, offset: torch.Tensor) -> torch.Tensor:
-    """Logit-adjusted cross-entropy against the mixed labels: keep·CE(y) + (1 − keep)·CE(y_partner).
+def mixed_class_loss(criterion: LogitAdjustedLoss, logits: torch.Tensor, labels: torch.Tensor, mix: Mix | None
+                     ) -> torch.Tensor:
+    """`criterion` against the mixed labels: keep·loss(y) + (1 − keep)·loss(y_partner), image by image.
 
-    `offset` is the loss's τ·log prior (train.losses.LogitAdjustedLoss), so the rare-class margin is
-    the same with and without mixing."""
-    adjusted = logits + offset.to(logits.dtype)
+    The same logit-adjusted loss as without mixing (its τ·log prior offset included), so the
+    rare-class margin does not change; an unmixed batch gets exactly `criterion(logits, labels)`."""
     if mix is None:
-        return F.cross_entropy(adjusted, labels)
+        return criterion(logits, labels)
     keep = mix.keep.to(logits.device, logits.dtype)
-    own = F.cross_entropy(adjusted, labels, reduction="none")
-    other = F.cross_entropy(adjusted, labels[mix.partner.to(labels.device)], reduction="none")
+    own = criterion.per_image(logits, labels)
+    other = criterion.per_image(logits, labels[mix.partner.to(labels.device)])
     return (keep * own + (1.0 - keep) * other).mean()

@@ -67,7 +67,7 @@ def score_runs(models: list[str], data: str, split: str, device: str) -> tuple[A
         mirrored = evaluate_split(predictor, Mirrored(dataset), split, progress=False)
         runs.append({"model": model, "plain": plain.table.probabilities, "mirrored": mirrored.table.probabilities,
                      "seconds_plain": middle - start, "seconds_mirrored": time.perf_counter() - middle})
-        table = table or plain.table
+        table = plain.table if table is None else table
     return table, runs
 
 

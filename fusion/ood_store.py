@@ -99,8 +99,14 @@ def _standardisation(members: dict[str, np.ndarray]) -> dict[str, dict[str, floa
 def view_members(settings: dict, stats: dict[str, OODStats], embedded: Embedded) -> dict[str, np.ndarray]:
     """The stages members of the familiar view: the view's own statistics (`view_*` in `stats`)
     applied to `embedded`, a pass over the low-passed images."""
-    plain = {"method": settings["method"], "stages": settings["stages"]}
-    return member_scores(plain, {n: stats[VIEW_PREFIX + n] for n in stage_names(settings["stages"])}, embedded)
+    return member_scores(_stages_only(settings), {n: stats[VIEW_PREFIX + n] for n in stage_names(settings["stages"])},
+                         embedded)
+
+
+def _stages_only(settings: dict) -> dict:
+    """The settings the view's statistics are fitted and read with: which stages, not the raw look's
+    standardisation or threshold."""
+    return {"method": settings["method"], "stages": settings["stages"]}
 
 
 class _Viewed(Sequence):
@@ -121,8 +127,7 @@ def _fit_familiar_view(predictor, settings: dict, raw_scores: np.ndarray, train_
     """Statistics of the low-passed view (`fusion.familiar_view`), its standardisation and offset on
     val, and the threshold of the combined score; writes settings["view"] and settings["threshold"]."""
     view = {"lowpass": VIEW_LOWPASS, "grey": is_grey(train_images)}
-    plain = {"method": settings["method"], "stages": settings["stages"]}
-    fitted = _fit_stats(predictor, plain, _Viewed(train_images, view), train_labels, max_train, seed, progress)
+    fitted = _fit_stats(predictor, _stages_only(settings), _Viewed(train_images, view), train_labels, max_train, seed, progress)
     stats = {f"{VIEW_PREFIX}{name}": s for name, s in fitted.items()}
     embedded = predictor.embed_batch(familiar_views(val_images, view), progress=progress, stages=settings["stages"])
     members = view_members(settings, stats, embedded)

@@ -14,21 +14,11 @@
 #   OUT=/tmp/x DATA=data/fmnist-lt-blur-v1 DEVICE=cpu JOBS=2 N=10 SET="epochs=1 samples_per_epoch=256 head_epochs=1" \
 #       bash bench/gpu_blur_mix.sh                               # a dry run of the script on CPU
 #
-# Needs: .devcarry/fmnist/*.gz (Fashion-MNIST IDX files), .devcarry/whl/*.whl (offline lite0 weights).
+# Needs what bench/gpu_setup.sh names.
 set -u
-OUT=${OUT:?set OUT}; W=${WORK:-/tmp/blurmix}; SITE=$W/site; JOBS=${JOBS:-6}; DEVICE=${DEVICE:-cuda}; N=${N:-150}
-DEADLINE=$(( $(date +%s) + ${BUDGET_S:-560} ))
-export PYTHONUNBUFFERED=1
-mkdir -p "$OUT" "$SITE" "$W/ho"
-exec > >(tee -a "$OUT/log") 2>&1
-left() { echo $(( DEADLINE - $(date +%s) )); }
-for w in .devcarry/whl/*.whl; do python3 -m zipfile -e "$w" "$SITE" || exit 1; done
-export PYTHONPATH=$PWD:$SITE
-PY=${PY:-python3}
-if [ -z "${DATA:-}" ]; then
-  DATA=$W/v1
-  $PY -m blurfuse.cli data --data-root .devcarry/fmnist --out "$DATA" --no-progress --force | tail -2
-fi
+source "$(dirname "$0")/gpu_setup.sh" /tmp/blurmix
+JOBS=${JOBS:-6}; DEVICE=${DEVICE:-cuda}; N=${N:-150}
+mkdir -p "$W/ho"
 SETS=(); for s in ${SET:-}; do SETS+=(--set "$s"); done
 echo "compare starts with $(left) s left"
 timeout $(( $(left) - 100 )) $PY -m blurfuse.cli compare --data "$DATA" --out "$W/cmp" --device "$DEVICE" --seeds 3 \

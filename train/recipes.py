@@ -68,7 +68,9 @@ class TrainConfig:
     # train.batches.noise_augment), so fine-band noise is not read as sharpness. 0 = off.
     noise_augment: float = 0.0
     noise_sigma: float = 6.0  # the largest noise sigma, gray levels (each image: U[noise_sigma / 4, noise_sigma])
-    epochs: int = 9
+    # 7 epochs: 9 took 1,032 s on 2 CPU cores on 2026-12-04 (over the 15-minute budget; 852 s on a
+    # quieter day), and 7 and 8 stayed within seed noise of 9 on dev (docs/RESULTS.md, "Training time").
+    epochs: int = 7
     samples_per_epoch: int = 20000
     batch_size: int = 128
     lr: float = 2e-3
@@ -77,7 +79,7 @@ class TrainConfig:
     # Validation holds few images per rare class, so one image moves balanced accuracy a lot and early
     # stopping on it would cut the cosine schedule short on noise: the budget is fixed instead
     # (patience = epochs); selection still keeps the epoch with the best validation balanced accuracy.
-    patience: int = 9
+    patience: int = 7
     # Weight averaging: > 0 keeps an exponential moving average of the weights with this decay per
     # step, and the average is what is evaluated, selected and saved (train.ema). 0 = off. The
     # average needs a few hundred steps to mean anything (v1: 1,400 steps).
@@ -89,7 +91,7 @@ class TrainConfig:
     select: str = "last"
     # Budget in passes over the training set: > 0 caps epochs x samples_per_epoch at this many
     # passes, so a small dataset gets a schedule sized to it instead of dozens of passes. 0 = off.
-    # 30 leaves v1 unchanged (9 x 20k samples = 8.5 passes over its 21k training images).
+    # 30 leaves v1 unchanged (7 x 20k samples = 6.6 passes over its 21k training images).
     passes: float = 30.0
     # Score that tells unfamiliar inputs apart, fitted on the best checkpoint when training ends
     # (fusion.ood): "stages" (early backbone statistics + energy; energy for a model without the

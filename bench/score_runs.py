@@ -19,15 +19,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.atomic import atomic_write_json  # noqa: E402
+from train.experiments.compare_report import FIGURES  # noqa: E402
+from train.resume import read_marker, run_complete  # noqa: E402
 
-RATES = ("balanced_accuracy", "recall_rare", "recall_medium", "recall_frequent", "worst_class_recall",
-         "accuracy_blurred", "accuracy_sharp", "blur_gap_points", "ece", "ece_rare")
+# What `blurfuse compare` reports, in its order, and how each is shown (rates x 100, the rest as they are).
+SCALE = {key: 100.0 if rate else 1.0 for key, _, rate in FIGURES}
+PAIRED_FIGURES = tuple(key for key in SCALE if key != "train_seconds")
 
 
 def training_seconds(run_dir: str) -> float:
     """The run's own record of how long it trained (head stage and fits included)."""
-    record = Path(run_dir) / "RUN_COMPLETE.json"
-    return float(json.loads(record.read_text())["seconds_this_session"]) if record.exists() else float("nan")
+    return float(read_marker(run_dir)["seconds_this_session"]) if run_complete(run_dir) else float("nan")
 
 
 def training_seed(run_dir: str) -> int:
@@ -52,10 +54,9 @@ def print_paired(runs: list[dict], baseline: dict[int, dict]) -> dict[str, dict]
 
     print("\n| paired to the baseline (points) | mean [95 % t] |\n|---|---:|")
     out = {}
-    for name in RATES:
-        scale = 1.0 if name == "blur_gap_points" else 100.0
-        mine = {r["seed"]: scale * r[name] for r in runs}
-        theirs = {seed: scale * baseline[seed][name] for seed in mine if seed in baseline}
+    for name in PAIRED_FIGURES:
+        mine = {r["seed"]: SCALE[name] * r[name] for r in runs}
+        theirs = {seed: SCALE[name] * baseline[seed][name] for seed in mine if seed in baseline}
         d = paired_difference({k: mine[k] for k in theirs}, theirs)
         out[name] = d
         print(f"| {name} | {d['mean']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] |")
@@ -87,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{model}: balanced {100 * figures['balanced_accuracy']:.1f} %, rare {100 * figures['recall_rare']:.1f} %", flush=True)
     print(f"\n| {args.split} split, {len(runs)} runs | mean ± std |\n|---|---:|")
     summary = {}
-    for name in RATES + ("train_seconds",):
-        scale = 1.0 if name in ("blur_gap_points", "train_seconds") else 100.0
+    for name, scale in SCALE.items():
         mean, std = mean_std([scale * r[name] for r in runs])
         summary[name] = {"mean": mean, "std": std}
         print(f"| {name} | {mean:.1f} ± {std:.1f} |")

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from bench.score_runs import RATES, baseline_rows, print_paired
+from bench.score_runs import PAIRED_FIGURES, baseline_rows, print_paired
 
 
 def _row(seed: int, variant: str, balanced: float, split: str = "dev") -> dict:
-    return {"seed": seed, "variant": variant, "split": split, **{k: 0.5 for k in RATES}, "balanced_accuracy": balanced}
+    return {"seed": seed, "variant": variant, "split": split, **{k: 0.5 for k in PAIRED_FIGURES}, "balanced_accuracy": balanced}
 
 
 def test_baseline_is_one_variant_of_a_compare_json_and_runs_pair_by_seed(tmp_path, capsys):

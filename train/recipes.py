@@ -59,8 +59,8 @@ class TrainConfig:
     blur_kernels: str = "classic"
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from
-    # Beta(mix_alpha, mix_alpha). Off: CutMix lost 0.8 points of balanced accuracy on dev over 3 seeds
-    # (docs/RESULTS.md, "The remaining rare errors").
+    # Beta(mix_alpha, mix_alpha). Off: on dev over 3 seeds CutMix lost 0.8 points of balanced accuracy
+    # and mixup (alpha 0.2) 1.1 points on the worst class (docs/RESULTS.md, "The remaining rare errors").
     mix: str = "none"
     mix_alpha: float = 1.0
     mix_prob: float = 0.5
@@ -69,7 +69,8 @@ class TrainConfig:
     noise_augment: float = 0.0
     noise_sigma: float = 6.0  # the largest noise sigma, gray levels (each image: U[noise_sigma / 4, noise_sigma])
     # 7 epochs: 9 took 1,032 s on 2 CPU cores on 2026-12-04 (over the 15-minute budget; 852 s on a
-    # quieter day), and 7 and 8 stayed within seed noise of 9 on dev (docs/RESULTS.md, "Training time").
+    # quieter day); 7 and 8 stayed within seed noise of 9 on dev, 6 lost a point (docs/RESULTS.md,
+    # "Fewer epochs for a real margin").
     epochs: int = 7
     samples_per_epoch: int = 20000
     batch_size: int = 128
@@ -82,7 +83,7 @@ class TrainConfig:
     patience: int = 7
     # Weight averaging: > 0 keeps an exponential moving average of the weights with this decay per
     # step, and the average is what is evaluated, selected and saved (train.ema). 0 = off. The
-    # average needs a few hundred steps to mean anything (v1: 1,400 steps).
+    # average needs a few hundred steps to mean anything (v1: ~1,100 steps).
     ema_decay: float = 0.995
     # Which epoch's weights are kept: "balanced_acc" (validation balanced accuracy, ties to the lower
     # loss), "val_loss" (every validation image counts, so a handful of rare images cannot swing it),

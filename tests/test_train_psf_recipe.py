@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from features import FeatureConfig, compute_features
+from train import batches
 from train.batches import SplitArrays, blur_augment
+from train.psf_batch import psf_blur
 from train.fit import train_model
 from train.recipes import recipe_config
 
@@ -28,6 +30,23 @@ def test_psf_blur_augment_blurs_the_chosen_share_and_marks_it_blurred():
     changed = np.any(out.images != images, axis=(1, 2, 3))
     assert np.array_equal(changed, out.blurred_truth) and 8 <= changed.sum() <= 24
     assert np.all(out.features.laplacian_var[changed] < batch.features.laplacian_var[changed])
+
+
+def test_mixed_kernels_give_about_half_the_fresh_blurs_to_each_family(monkeypatch):
+    images = np.random.default_rng(0).integers(0, 256, (400, 28, 28, 3), dtype=np.uint8)
+    config = FeatureConfig()
+    batch = SplitArrays(images=images, features=compute_features(images, config),
+                        labels=np.zeros(400, dtype=np.int64), blurred_truth=np.zeros(400, dtype=bool))
+    psf_rows = []
+
+    def counting_psf_blur(chosen_images, rng):
+        psf_rows.append(len(chosen_images))
+        return psf_blur(chosen_images, rng)
+
+    monkeypatch.setattr(batches, "psf_blur", counting_psf_blur)
+    out = blur_augment(batch, np.random.default_rng(3), 1.0, config, kernels="mixed")
+    assert out.blurred_truth.all() and np.all(out.features.laplacian_var < batch.features.laplacian_var)
+    assert len(psf_rows) == 1 and 160 <= psf_rows[0] <= 240  # one batched PSF call for ~half of 400
 
 
 def test_training_with_psf_kernels_runs_and_records_the_mode(tiny_dataset, tmp_path):

@@ -132,7 +132,8 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     that says the opposite of the pixels.
 
     `kernels="psf"` blurs with randomised point-spread functions (train.psf_batch) in one batched
-    convolution instead of the classic Gaussian / motion / defocus draws (`kinds`, `ranges` unused).
+    convolution instead of the classic Gaussian / motion / defocus draws (`kinds`, `ranges` unused);
+    `kernels="mixed"` gives each chosen image one or the other with equal odds.
     """
     if fraction <= 0:
         return batch
@@ -141,11 +142,13 @@ def blur_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, 
     if len(chosen) == 0:
         return batch
     images = batch.images.copy()
-    if kernels == "psf":
-        images[chosen] = psf_blur(images[chosen], rng)
-    else:
-        for i in chosen:
-            images[i] = apply_blur(images[i], sample_blur_spec(rng, kinds, ranges))
+    # "mixed": each chosen image draws its family by a coin flip, so the data card's own blur keeps
+    # half the fresh views and randomised PSFs (stronger, other shapes) take the other half.
+    use_psf = np.full(len(chosen), kernels == "psf") if kernels != "mixed" else rng.random(len(chosen)) < 0.5
+    if use_psf.any():
+        images[chosen[use_psf]] = psf_blur(images[chosen[use_psf]], rng)
+    for i in chosen[~use_psf]:
+        images[i] = apply_blur(images[i], sample_blur_spec(rng, kinds, ranges))
     truth = batch.blurred_truth.copy()
     truth[chosen] = True
     labels = batch.labels

@@ -71,7 +71,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--blur-evidence-set", choices=sorted(EVIDENCE_SETS),
                         help="blur evidence of a blurred-vs-clear dataset's blur branch (default cepstral)")
     parser.add_argument("--blur-kernels", choices=BLUR_KERNEL_MODES,
-                        help="training blur: classic (Gaussian, motion, defocus) or psf (randomised point-spread functions)")
+                        help="training blur: classic (Gaussian, motion, defocus), psf (randomised point-spread functions) "
+                             "or mixed (each fresh blur one or the other)")
     parser.add_argument("--mix", choices=MIX_MODES,
                         help="mix pairs of training images and their labels: mixup, cutmix or none (train.mixing)")
     parser.add_argument("--mix-alpha", type=float, help="Beta(alpha, alpha) draws the share each mixed image keeps")

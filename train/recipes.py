@@ -25,7 +25,7 @@ from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHO
 
 PRETRAINED_MODES = (*PRETRAINED_CHOICES, "file")  # "file": backbone weights from --backbone-weights
 SELECT_MODES = ("balanced_acc", "val_loss", "last")
-BLUR_KERNEL_MODES = ("classic", "psf")
+BLUR_KERNEL_MODES = ("classic", "psf", "mixed")
 # Fields that say where and how one run happens, not what is trained: left out of model.json's recipe.
 RUN_FIELDS = ("data", "out", "resume", "force", "progress")
 
@@ -55,7 +55,8 @@ class TrainConfig:
     blur_augment: float = 0.5
     # Shapes of those fresh blurs: "classic" (Gaussian / motion line / defocus disc from the data
     # card's ranges) or "psf" (randomised shake paths, rotated anisotropic Gaussians, discs and their
-    # compositions, beyond the classic ranges: features.psf). Classic stays the default until psf wins on dev.
+    # compositions, beyond the classic ranges: features.psf), or "mixed" (each fresh blur one or the
+    # other, even odds). Classic stays the default until another wins on dev.
     blur_kernels: str = "classic"
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from

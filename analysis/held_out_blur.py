@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from analysis.blur_families import HELD_OUT_FAMILIES  # noqa: E402
+from analysis.blur_families import SUITES  # noqa: E402
 from analysis.intervals import wilson_interval  # noqa: E402
 from analysis.robustness import sharp_subset  # noqa: E402
 from analysis.ssim import ssim  # noqa: E402
@@ -50,10 +50,16 @@ def _trained(kind: str, param: float) -> Callable[[np.ndarray, np.random.Generat
     return apply
 
 
-def conditions() -> list[Condition]:
-    """Every condition of the suite, held-out families first (mild -> strong within a family)."""
+def conditions(suite: str = "held-out") -> list[Condition]:
+    """Every condition of the suite, its held-out families first (mild -> strong within a family).
+
+    `suite="verification"` swaps in the second set of families (`blur_families.VERIFICATION_FAMILIES`),
+    never used to choose anything, so a choice made on the first suite can be checked on blur nobody
+    looked at; the trained and beyond-range rows are the same in both."""
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {tuple(SUITES)}; got {suite!r}")
     out = [Condition("held-out", f.name, s, f.unit.format(s), lambda im, rng, f=f, s=s: f.apply(im, s, rng))
-           for f in HELD_OUT_FAMILIES for s in f.strengths]
+           for f in SUITES[suite] for s in f.strengths]
     for group, table in (("beyond", BEYOND_CONDITIONS), ("trained", TRAINED_CONDITIONS)):
         out += [Condition(group, kind, p, label, _trained(kind, p)) for kind, p, label in table]
     return out
@@ -75,15 +81,16 @@ def score_condition(predictor: Any, images: np.ndarray, labels: np.ndarray, shar
 
 
 def held_out_sweep(predictor: Any, dataset: Any, split: str = "dev", n_images: int = DEFAULT_IMAGES, seed: int = 0,
-                   batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> dict[str, Any]:
+                   batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, suite: str = "held-out") -> dict[str, Any]:
     """metrics.json["held_out_blur"]: the sharp row and one row per condition."""
+    chosen = conditions(suite)
     images, labels = sharp_subset(dataset, split, n_images, seed)
     rows = []
-    for i, c in enumerate(tqdm(conditions(), desc="held-out blur", unit="condition", disable=not progress)):
+    for i, c in enumerate(tqdm(chosen, desc=f"{suite} blur", unit="condition", disable=not progress)):
         blurred = c.apply(images, np.random.default_rng([seed, i]))
         rows.append({"group": c.group, "family": c.family, "strength": c.strength, "label": c.label,
                      **score_condition(predictor, blurred, labels, images, batch_size)})
-    section = {"split": split, "n_images": int(len(labels)), "seed": seed,
+    section = {"split": split, "suite": suite, "n_images": int(len(labels)), "seed": seed,
                "sharp": score_condition(predictor, images, labels, images, batch_size), "conditions": rows}
     section["summary"] = summarise(section)
     return section
@@ -99,6 +106,9 @@ def summarise(section: dict[str, Any]) -> dict[str, float]:
            "sharp_accuracy": sharp["accuracy"]["value"],
            "worst_middle_accuracy": float(min(r["accuracy"]["value"] for r in middle))}
     out["held_out_over_sharp"] = out["held_out_mean_accuracy"] / max(1e-12, out["sharp_accuracy"])
+    # Every condition training does not use: the held-out families and the trained kinds past their ranges.
+    untrained = [r for r in section["conditions"] if r["group"] in ("held-out", "beyond")]
+    out["untrained_mean_accuracy"] = float(np.mean([r["accuracy"]["value"] for r in untrained]))
     trained = [r for r in section["conditions"] if r["group"] == "trained"]
     if sharp["warned"] is not None and trained:
         out["trained_warning_rate"] = float(np.mean([r["warned"]["value"] for r in trained]))

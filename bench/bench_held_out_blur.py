@@ -15,12 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.held_out_args import blur_bench_parser, parse_checked  # noqa: E402
 from features.atomic import atomic_write_json  # noqa: E402
+from fusion.predictor import DEFAULT_SECOND_LOOK_READING, SECOND_LOOK_READINGS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = blur_bench_parser(__doc__.splitlines()[0], "JSON file for the whole section")
     parser.add_argument("--split", default="dev", help="dev to choose recipes; test once, for what ships")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--second-look-reading", choices=SECOND_LOOK_READINGS, default=DEFAULT_SECOND_LOOK_READING,
+                        help="how answers use the low-passed second look (fusion.predictor)")
+    parser.add_argument("--suite", choices=("held-out", "verification"), default="held-out",
+                        help="held-out: the families recipes are chosen on; verification: a second set, never used to choose")
     args = parse_checked(parser, argv)
 
     from analysis.held_out_blur import held_out_rows, held_out_sweep
@@ -28,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     from train.data.dataset_dir import read_dataset
 
     start = time.perf_counter()
-    predictor = Predictor.from_checkpoint(args.model, device=args.device)
-    section = held_out_sweep(predictor, read_dataset(args.data), args.split, args.n, args.seed, progress=True)
-    section.update(model=str(args.model), seconds=round(time.perf_counter() - start, 1))
+    predictor = Predictor.from_checkpoint(args.model, device=args.device, second_look_reading=args.second_look_reading)
+    section = held_out_sweep(predictor, read_dataset(args.data), args.split, args.n, args.seed, progress=True,
+                             suite=args.suite)
+    section.update(model=str(args.model), second_look_reading=args.second_look_reading, seconds=round(time.perf_counter() - start, 1))
     header, rows, note = held_out_rows(section)
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
     for row in [header, *rows]:

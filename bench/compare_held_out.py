@@ -20,18 +20,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.held_out_blur import summarise  # noqa: E402
 from features.atomic import atomic_write_text  # noqa: E402
 from train.experiments.paired import mean_std, paired_difference  # noqa: E402
 
 YARDSTICKS = (("held_out_mean_accuracy", "mean held-out accuracy"), ("held_out_over_sharp", "held-out / sharp"),
+              ("untrained_mean_accuracy", "mean over held-out and beyond-range"),
               ("worst_middle_accuracy", "worst family at middle strength"), ("sharp_accuracy", "sharp accuracy"))
 
 
 def load(paths: list[str]) -> list[dict[str, Any]]:
     sections = [json.loads(Path(p).read_text()) for p in paths]
-    keys = {(s["split"], s["n_images"], s["seed"]) for s in sections}
+    keys = {(s["split"], s["n_images"], s["seed"], s.get("suite", "held-out")) for s in sections}
     if len(keys) != 1:
-        raise ValueError(f"the files were not made on the same split, images and suite seed: {sorted(keys)}")
+        raise ValueError(f"the files were not made on the same split, images, suite seed and suite: {sorted(keys)}")
+    for s in sections:  # yardsticks added since a file was written are computed from its rows
+        s["summary"] = summarise(s)
     return sections
 
 

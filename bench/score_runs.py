@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.atomic import atomic_write_json  # noqa: E402
+from fusion.predictor import SECOND_LOOK_READINGS  # noqa: E402
 from train.experiments.compare_report import FIGURES  # noqa: E402
 from train.resume import read_marker, run_complete  # noqa: E402
 
@@ -37,11 +38,15 @@ def training_seed(run_dir: str) -> int:
 
 
 def baseline_rows(spec: str, split: str) -> dict[int, dict]:
-    """Seed -> figures of one variant of a `blurfuse compare` JSON ("PATH:VARIANT")."""
-    path, _, variant = spec.rpartition(":")
+    """Seed -> figures of one variant of a `blurfuse compare` JSON ("PATH:VARIANT"), or of every run
+    of an earlier `score_runs --out` JSON ("PATH")."""
+    path, _, variant = spec.rpartition(":") if not Path(spec).is_file() else (spec, "", "")
     if not path or not Path(path).is_file():
-        raise ValueError(f"--baseline must be COMPARE_JSON:VARIANT with an existing file, got {spec!r}")
-    rows = {r["seed"]: r for r in json.loads(Path(path).read_text())["runs"] if r["variant"] == variant}
+        raise ValueError(f"--baseline must be COMPARE_JSON:VARIANT or a score_runs JSON, existing; got {spec!r}")
+    saved = json.loads(Path(path).read_text())
+    if not variant and saved.get("split", split) != split:
+        raise ValueError(f"the baseline was scored on another split than {split!r}")
+    rows = {r["seed"]: r for r in saved["runs"] if r.get("variant", "") == variant}
     if not rows:
         raise ValueError(f"no runs of variant {variant!r} in {path}")
     if any(r.get("split", split) != split for r in rows.values()):
@@ -71,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="dev", choices=("dev", "test", "val"))
-    parser.add_argument("--baseline", help="COMPARE_JSON:VARIANT to pair with by training seed")
+    parser.add_argument("--baseline", help="COMPARE_JSON:VARIANT, or a score_runs --out JSON, to pair with by training seed")
+    parser.add_argument("--second-look-reading", choices=SECOND_LOOK_READINGS,
+                        help="how answers use the low-passed second look (fusion.predictor; default: the Predictor's)")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     try:
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"not a finished run (no model.json): {', '.join(missing)}")
     runs = []
     for model in args.models:
-        figures = score_run(model, args.data, args.split)
+        figures = score_run(model, args.data, args.split, second_look_reading=args.second_look_reading)
         runs.append({"model": model, "seed": training_seed(model), "train_seconds": training_seconds(model), **figures})
         print(f"{model}: balanced {100 * figures['balanced_accuracy']:.1f} %, rare {100 * figures['recall_rare']:.1f} %", flush=True)
     print(f"\n| {args.split} split, {len(runs)} runs | mean ± std |\n|---|---:|")
@@ -94,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {mean:.1f} ± {std:.1f} |")
     paired = print_paired(runs, baseline) if baseline else None
     if args.out:
-        atomic_write_json(args.out, {"split": args.split, "data": args.data, "runs": runs, "summary": summary,
+        atomic_write_json(args.out, {"split": args.split, "data": args.data, "second_look_reading": args.second_look_reading,
+                                     "runs": runs, "summary": summary,
                                      "baseline": args.baseline, "paired": paired})
     return 0
 

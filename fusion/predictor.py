@@ -32,6 +32,12 @@ from fusion.ood import Embedded, OODStats, combine, image_scores, ood_scores, st
 from fusion.ood_store import load_stats, view_members
 from fusion.preprocess import model_inputs
 
+# How an answer uses the second look: "off" (always the image's own reading), "view" (the low-passed
+# look's reading, for images that looked unfamiliar themselves but familiar low-passed), or "mean"
+# (the two looks' probabilities averaged for those images).
+SECOND_LOOK_READINGS = ("off", "view", "mean")
+DEFAULT_SECOND_LOOK_READING = "off"
+
 
 @dataclass
 class Prediction:
@@ -60,6 +66,9 @@ class Prediction:
     ood_method: str | None = None
     tiles: int = 1
     tile_edge_paths: tuple[str, ...] = ()  # tiles mode: the edge path of each tile, in reading order
+    # "image", or "low-passed view" when the image itself looked unfamiliar but its low-passed second
+    # look did not, and the answer was read from that look (`Predictor(second_look_reading=...)`).
+    read_from: str = "image"
 
     @property
     def probability(self) -> float:
@@ -86,6 +95,7 @@ class Prediction:
             "ood_threshold": None if self.ood_threshold is None else float(self.ood_threshold),
             "ood_method": self.ood_method,
             "tiles": int(self.tiles),
+            "read_from": self.read_from,
             "edge_path": self.edge_path,
             "tile_edge_paths": list(self.tile_edge_paths),
         }
@@ -118,9 +128,13 @@ class Predictor:
     """A loaded checkpoint ready to classify images."""
 
     def __init__(self, model: FusionNet, config: ModelConfig, device: str | torch.device = "cpu", top_k: int = 5,
-                 ood_stats: dict[str, OODStats] | None = None) -> None:
+                 ood_stats: dict[str, OODStats] | None = None,
+                 second_look_reading: str = DEFAULT_SECOND_LOOK_READING) -> None:
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        if second_look_reading not in SECOND_LOOK_READINGS:
+            raise ValueError(f"second_look_reading must be one of {SECOND_LOOK_READINGS}; got {second_look_reading!r}")
+        self.second_look_reading = second_look_reading
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = config
@@ -133,12 +147,13 @@ class Predictor:
         self.ood_stages = tuple(config.ood["stages"]) if method == "stages" else None
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", top_k: int = 5) -> "Predictor":
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", top_k: int = 5,
+                        second_look_reading: str = DEFAULT_SECOND_LOOK_READING) -> "Predictor":
         model, config = load_checkpoint(path, device=device)
         stats = None
         if config.ood.get("method") in ("mahalanobis", "stages"):
             stats = load_stats(resolve_checkpoint(path)[0].parent)
-        return cls(model, config, device=device, top_k=top_k, ood_stats=stats)
+        return cls(model, config, device=device, top_k=top_k, ood_stats=stats, second_look_reading=second_look_reading)
 
     # -- internals ----------------------------------------------------------------------------
     def _units(self, arrays: Sequence[np.ndarray]) -> _Units:
@@ -170,23 +185,34 @@ class Predictor:
             outputs = self.model.forward_head(embedding)
         return Embedded(embedding, outputs["logits"], summaries), outputs  # type: ignore[index,return-value]
 
-    def _image_ood(self, batch: _Units, embedded: Embedded) -> np.ndarray | None:
-        """(N,) one unfamiliarity score per image (its tiles averaged); with a fitted familiar view
-        (`fusion.familiar_view`), images the raw score flags get the second, low-passed look."""
+    def _image_ood(self, batch: _Units, embedded: Embedded) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """(N,) one unfamiliarity score per image (its tiles averaged), and the second look's logits
+        (tiles averaged) of the images that looked unfamiliar raw but familiar low-passed.
+
+        With a fitted familiar view (`fusion.familiar_view`), images the raw score flags get the
+        second, low-passed look; the view's logits come from the same forward pass, so reading the
+        answer from it (`second_look_reading`) costs nothing more."""
         if not self.config.ood.get("method"):
-            return None
+            return None, {}
         raw = image_scores(ood_scores(self.config.ood, self.ood_stats, embedded), batch.owner)
         view = self.config.ood.get("view")
         if not view:
-            return raw
+            return raw, {}
         scores = combined(raw, None, self.config.ood)
-        flagged = np.flatnonzero(scores > float(self.config.ood["threshold"]))
+        threshold = float(self.config.ood["threshold"])
+        flagged = np.flatnonzero(scores > threshold)
+        view_logits: dict[int, np.ndarray] = {}
         if flagged.size:
             looks = self.prepare(familiar_views([batch.arrays[i] for i in flagged], view))
             seen, _ = self._forward({k: v.to(self.device) for k, v in looks.inputs.items()}, self.ood_stages)
             second = image_scores(combine(view_members(self.config.ood, self.ood_stats, seen), view), looks.units.owner)
-            scores[flagged] = np.minimum(scores[flagged], second - view["offset"])
-        return scores
+            second = second - view["offset"]
+            scores[flagged] = np.minimum(scores[flagged], second)
+            logits = seen.logits.detach().double().cpu().numpy()
+            for j, i in enumerate(flagged):
+                if second[j] <= threshold:
+                    view_logits[int(i)] = logits[looks.units.owner == j].mean(axis=0)
+        return scores, view_logits
 
     def _edge_map(self, batch: _Units, feats, i: int, members: np.ndarray) -> np.ndarray:
         layout = batch.layouts[i]
@@ -211,7 +237,9 @@ class Predictor:
         # The checkpoint's fitted temperature (1.0 if never calibrated), per predicted class where fitted.
         probs = calibrated_probabilities(raw, self.config.temperature, (self.config.calibration or {}).get("class_temperatures"))
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
-        ood = self._image_ood(batch, embedded)
+        ood, view_logits = self._image_ood(batch, embedded)
+        if self.second_look_reading == "off":
+            view_logits = {}
         names, groups = self.config.class_names, self.config.groups
         threshold = float(self.feature_config.blur_threshold)
         explain = explain_disagreements(self, batch, feats, inputs, probs, blur_probs, threshold, embedded.embeddings)
@@ -219,7 +247,12 @@ class Predictor:
         for i in range(len(batch.arrays)):
             members = np.flatnonzero(batch.owner == i)
             merge = self._tile_combiner(batch, feats, i, members)
-            p = merge(probs[members])
+            p, image_logits = merge(probs[members]), merge(raw[members])
+            if i in view_logits:
+                view_p = calibrated_probabilities(view_logits[i][None], self.config.temperature,
+                                                  (self.config.calibration or {}).get("class_temperatures"))[0]
+                p = view_p if self.second_look_reading == "view" else (p + view_p) / 2
+                image_logits = view_logits[i] if self.second_look_reading == "view" else (image_logits + view_logits[i]) / 2
             order = np.argsort(-p, kind="stable")[: self.top_k]
             index = int(order[0])
             score = float(feats.laplacian_var[members].mean())
@@ -235,7 +268,8 @@ class Predictor:
                 blur_disagreement=explain.get(i),
                 in_distribution=None if ood_score is None else bool(ood_score <= float(self.config.ood["threshold"])),
                 ood_score=ood_score, ood_threshold=None if ood is None else float(self.config.ood["threshold"]),
-                ood_method=self.config.ood.get("method"), tiles=len(members), logits=merge(raw[members]),
+                ood_method=self.config.ood.get("method"), tiles=len(members), logits=image_logits,
+                read_from="low-passed view" if i in view_logits else "image",
                 tile_edge_paths=tuple(str(feats.edge_path[m]) for m in members) if len(members) > 1 else (),
             ))
         return out

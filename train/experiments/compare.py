@@ -102,15 +102,18 @@ def train_and_score(job: Job) -> dict[str, Any]:
     return row
 
 
-def score_run(run_dir: str | os.PathLike, data: str | os.PathLike, split: str, device: str = "cpu") -> dict[str, float]:
-    """The comparison figures of one checkpoint on one split, through the product's Predictor."""
+def score_run(run_dir: str | os.PathLike, data: str | os.PathLike, split: str, device: str = "cpu",
+              second_look_reading: str | None = None) -> dict[str, float]:
+    """The comparison figures of one checkpoint on one split, through the product's Predictor
+    (`second_look_reading`: the Predictor's option of that name; None = its default)."""
     from train.experiments.compare_report import figures_from_table
     from analysis.evaluate import evaluate_split
     from fusion.predictor import Predictor
     from train.data.dataset_dir import read_dataset
     from train.fit import pick_device
 
-    predictor = Predictor.from_checkpoint(run_dir, device=pick_device(device))
+    options = {} if second_look_reading is None else {"second_look_reading": second_look_reading}
+    predictor = Predictor.from_checkpoint(run_dir, device=pick_device(device), **options)
     evaluation = evaluate_split(predictor, read_dataset(data), split=split, batch_size=512, progress=False)
     return figures_from_table(evaluation.table)
 

@@ -9,7 +9,7 @@ import pytest
 
 import features.kernels as classic
 import features.psf as psf
-from analysis.blur_families import HELD_OUT_FAMILIES, HELD_OUT_NAMES, family
+from analysis.blur_families import HELD_OUT_FAMILIES, HELD_OUT_NAMES, VERIFICATION_FAMILIES, VERIFICATION_NAMES, family
 from analysis.held_out_blur import conditions, held_out_rows, held_out_sweep, held_out_figure
 from analysis.intervals import wilson_interval
 from analysis.ssim import ssim
@@ -22,10 +22,12 @@ def _functions(module) -> set:
 
 def test_training_and_held_out_families_are_disjoint_in_code():
     trained_names = set(classic.BLUR_KINDS) | set(classic.UNSEEN_KINDS) | set(psf.PSF_FAMILIES)
-    assert not trained_names & set(HELD_OUT_NAMES)
-    held_functions = {f.apply for f in HELD_OUT_FAMILIES}
+    assert not trained_names & (set(HELD_OUT_NAMES) | set(VERIFICATION_NAMES))
+    assert not set(HELD_OUT_NAMES) & set(VERIFICATION_NAMES)  # the verification suite is a second, separate set
+    held_functions = {f.apply for f in (*HELD_OUT_FAMILIES, *VERIFICATION_FAMILIES)}
+    assert len(held_functions) == len(HELD_OUT_FAMILIES) + len(VERIFICATION_FAMILIES)
     assert not held_functions & (_functions(classic) | _functions(psf))
-    assert all(f.apply.__module__ == "analysis.blur_families" for f in HELD_OUT_FAMILIES)
+    assert all(f.apply.__module__ == "analysis.blur_families" for f in (*HELD_OUT_FAMILIES, *VERIFICATION_FAMILIES))
     # and the training code never reaches the held-out module
     import train.batches
     import train.psf_batch
@@ -42,8 +44,8 @@ def garments(fmnist_images):
 def test_every_family_keeps_shape_dtype_and_grows_stronger(garments):
     rng = np.random.default_rng(0)
     gauss3 = ssim(garments, np.stack([degrade(im, "gaussian", 3.0) for im in garments])).mean()
-    assert len(HELD_OUT_FAMILIES) >= 4
-    for f in HELD_OUT_FAMILIES:
+    assert len(HELD_OUT_FAMILIES) >= 4 and len(VERIFICATION_FAMILIES) >= 4
+    for f in (*HELD_OUT_FAMILIES, *VERIFICATION_FAMILIES):
         scores = []
         for s in f.strengths:
             out = f.apply(garments, s, rng)
@@ -54,7 +56,7 @@ def test_every_family_keeps_shape_dtype_and_grows_stronger(garments):
 
 
 def test_family_lookup_names_the_choices():
-    assert family("zoom").name == "zoom"
+    assert family("zoom").name == "zoom" and family("wobble").name == "wobble"
     with pytest.raises(ValueError, match="glass"):
         family("gaussian")
 

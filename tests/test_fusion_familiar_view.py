@@ -85,3 +85,28 @@ def test_training_config_and_both_commands_reach_the_view_fit(tmp_path):
     assert args.ood_familiar_view is False
     args = build_parser().parse_args(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--no-ood-familiar-view"])
     assert args.ood_familiar_view is False
+
+
+def test_reading_from_the_second_look_answers_as_the_low_passed_image_would(view_run_pair):
+    """"view": an image flagged raw but familiar low-passed is answered from its low-passed look
+    (exactly what predicting that look gives), every other image as before; "mean" averages."""
+    from fusion.familiar_view import familiar_views
+
+    dataset, _, viewed = view_run_pair
+    sharp = np.stack(sharp_test_images(dataset))
+    rng = np.random.default_rng(5)
+    images = [*sharp, *family("pixelate").apply(sharp, 5.0, rng), *family("glass").apply(sharp, 2.0, rng)]
+    modes = {mode: predictor_module.Predictor(viewed.model, viewed.config, ood_stats=viewed.ood_stats,
+                                              second_look_reading=mode) for mode in ("off", "view", "mean")}
+    off, view, mean = (modes[m].predict_batch(images) for m in ("off", "view", "mean"))
+    read = [i for i, p in enumerate(view) if p.read_from == "low-passed view"]
+    assert read and all(p.read_from == "image" for p in off)
+    assert all(p.in_distribution for i, p in enumerate(view) if i in read)  # only images the view calls familiar
+    looks = modes["off"].predict_batch(familiar_views([images[i] for i in read], viewed.config.ood["view"]))
+    for i, look in zip(read, looks):
+        np.testing.assert_allclose(view[i].probabilities, look.probabilities, atol=1e-6)
+        np.testing.assert_allclose(mean[i].probabilities, (off[i].probabilities + look.probabilities) / 2, atol=1e-6)
+    for i in set(range(len(images))) - set(read):
+        np.testing.assert_allclose(view[i].probabilities, off[i].probabilities, atol=1e-9)
+    with pytest.raises(ValueError, match="second_look_reading"):
+        predictor_module.Predictor(viewed.model, viewed.config, ood_stats=viewed.ood_stats, second_look_reading="both")

@@ -1,5 +1,6 @@
 """The web app through Flask's test client: every route and every bad input gets a clear answer."""
 
+import dataclasses
 import io
 import json
 import re
@@ -215,3 +216,22 @@ def test_unfamiliar_image_gets_a_warning_above_the_class_and_in_the_json(run_dir
     answer = app.test_client().post("/api/predict", data={"image": (io.BytesIO(test_image), "x.png")},
                                     content_type="multipart/form-data").get_json()
     assert answer["in_distribution"] is False and answer["ood_score"] > answer["ood_threshold"]
+
+
+def test_an_answer_read_from_the_low_passed_look_says_so_on_the_page_and_in_the_json(run_dir, test_image):
+    """The page must not pass off a reading of the smoothed copy as a reading of the upload itself."""
+
+    class ReadFromView(Predictor):
+        def _predictions(self, *args, **kwargs):
+            return [dataclasses.replace(p, read_from="low-passed view") for p in super()._predictions(*args, **kwargs)]
+
+    predictor = Predictor.from_checkpoint(run_dir)
+    predictor.__class__ = ReadFromView
+    app = create_app({"PREDICTOR": predictor, "MODEL_PATH": run_dir, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"})
+    page = upload(app.test_client(), test_image).get_data(as_text=True)
+    assert 'id="second-look"' in page and "low-passed copy" in page
+    answer = app.test_client().post("/api/predict", data={"image": (io.BytesIO(test_image), "x.png")},
+                                    content_type="multipart/form-data").get_json()
+    assert answer["read_from"] == "low-passed view"
+    plain = create_app({"MODEL_PATH": run_dir, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test"})
+    assert 'id="second-look"' not in upload(plain.test_client(), test_image).get_data(as_text=True)

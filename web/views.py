@@ -43,6 +43,7 @@ def explanation(prediction: Prediction, image: np.ndarray, heat: np.ndarray | No
         "verdict": wording.verdict(prediction),
         "comparison": wording.comparison(prediction),
         "ood_warning": wording.unfamiliar_warning(prediction, ood_keep) if prediction.in_distribution is False else None,
+        "second_look": wording.second_look_note(prediction),
         "top_k": prediction.top_k,
         "rare": prediction.group == "rare",
         "train_count": train_counts.get(prediction.class_name),

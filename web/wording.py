@@ -50,3 +50,12 @@ def unfamiliar_warning(prediction: Any, keep: float | None) -> str:
     return (f"This image is unlike the images the model was trained on (unfamiliarity score {prediction.ood_score:.4g}, "
             f"above the threshold {prediction.ood_threshold:.4g} that {share} of held-out training-like images stay "
             "under). The class below is the closest of the classes it knows, not a recognition: do not rely on it.")
+
+
+def second_look_note(prediction: Any) -> str | None:
+    """Why the answer came from a low-passed copy, when it did (`Prediction.read_from`)."""
+    if getattr(prediction, "read_from", "image") == "image":
+        return None
+    return ("The image as uploaded looked unlike the training images (scattered, pixelated, fringed or blurred past "
+            "what the model was trained on), but a low-passed copy of it did not, so the class was read from that "
+            "copy: fine detail the model cannot use was smoothed away first.")

@@ -50,6 +50,15 @@ def fit_class_temperatures(logits: Any, labels: Any, temperature: float, strengt
     return out
 
 
+def logits_for(probabilities: Any, temperature: float, class_temperatures: Sequence[float] | None = None) -> np.ndarray:
+    """Logits that `calibrated_probabilities` maps back onto `probabilities` exactly: T * log(p), with T
+    the temperature of p's top class. For answers that are a mixture of two readings (the second
+    look's "mean"), so a prediction's logits and probabilities never disagree."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-300, None)
+    t = float(temperature) if not class_temperatures else np.asarray(class_temperatures, dtype=np.float64)[p.argmax(axis=-1)]
+    return np.asarray(t)[..., None] * np.log(p) if np.ndim(t) else t * np.log(p)
+
+
 def calibrated_probabilities(logits: Any, temperature: float, class_temperatures: Sequence[float] | None = None) -> np.ndarray:
     """softmax(logits / T) with T the predicted class's temperature when there are per-class ones."""
     z = np.asarray(logits, dtype=np.float64)

@@ -20,7 +20,7 @@ from features.image import load_image
 from features.extract import compute_features
 from features.png import png_base64
 from fusion.defaults import DEFAULT_BATCH_SIZE
-from fusion.class_calibration import calibrated_probabilities
+from fusion.class_calibration import calibrated_probabilities, logits_for
 from features.tiles import image_tiles, paste_tiles, tile_weights
 from fusion.checkpoint import load_checkpoint, resolve_checkpoint
 from fusion.config import ModelConfig
@@ -254,8 +254,11 @@ class Predictor:
             if i in view_logits:
                 view_p = calibrated_probabilities(view_logits[i][None], self.config.temperature,
                                                   (self.config.calibration or {}).get("class_temperatures"))[0]
-                p = view_p if self.second_look_reading == "view" else (p + view_p) / 2
-                image_logits = view_logits[i] if self.second_look_reading == "view" else (image_logits + view_logits[i]) / 2
+                if self.second_look_reading == "view":
+                    p, image_logits = view_p, view_logits[i]
+                else:
+                    p = (p + view_p) / 2
+                    image_logits = logits_for(p, self.config.temperature, (self.config.calibration or {}).get("class_temperatures"))
             order = np.argsort(-p, kind="stable")[: self.top_k]
             index = int(order[0])
             score = float(feats.laplacian_var[members].mean())

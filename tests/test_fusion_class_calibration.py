@@ -8,7 +8,7 @@ import pytest
 
 from analysis.report import check_not_calibrated_on
 from fusion.calibration import expected_calibration_error, fit_temperature, softmax
-from fusion.class_calibration import calibrated_probabilities, fit_class_temperatures
+from fusion.class_calibration import calibrated_probabilities, fit_class_temperatures, logits_for
 
 
 def _overconfident_rare(seed=0, n_frequent=3000, n_rare=60):
@@ -110,3 +110,10 @@ def test_class_prior_weights_make_every_class_weigh_the_same():
         class_prior_weights(y, 4, target_prior=[0.5, 0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="weights"):
         fit_temperature(np.zeros((3, 2)), np.array([0, 1, 0]), weights=[1.0, -1.0, 1.0])
+
+
+def test_logits_for_maps_back_onto_the_probabilities_with_one_or_per_class_temperatures():
+    p = np.random.default_rng(0).dirichlet(np.ones(10), size=50)
+    for class_temperatures in (None, list(np.linspace(0.6, 2.4, 10))):
+        logits = logits_for(p, 1.7, class_temperatures)
+        np.testing.assert_allclose(calibrated_probabilities(logits, 1.7, class_temperatures), p, atol=1e-9)

@@ -7,6 +7,7 @@ import pytest
 
 import fusion.predictor as predictor_module
 from analysis.blur_families import family
+from fusion.class_calibration import calibrated_probabilities
 from fusion.familiar_view import combined, familiar_view, is_grey
 from tests.conftest import ood_fit_pair, sharp_test_images, warning_rate
 
@@ -106,6 +107,10 @@ def test_reading_from_the_second_look_answers_as_the_low_passed_image_would(view
     for i, look in zip(read, looks):
         np.testing.assert_allclose(view[i].probabilities, look.probabilities, atol=1e-6)
         np.testing.assert_allclose(mean[i].probabilities, (off[i].probabilities + look.probabilities) / 2, atol=1e-6)
+        # and the logits a mixed answer reports map back onto its probabilities (what calibration fits on)
+        class_temperatures = (viewed.config.calibration or {}).get("class_temperatures")
+        np.testing.assert_allclose(calibrated_probabilities(mean[i].logits[None], viewed.config.temperature, class_temperatures)[0],
+                                   mean[i].probabilities, atol=1e-9)
     for i in set(range(len(images))) - set(read):
         np.testing.assert_allclose(view[i].probabilities, off[i].probabilities, atol=1e-9)
     with pytest.raises(ValueError, match="second_look_reading"):

@@ -25,6 +25,7 @@ from analysis.calibration_report import reliability_figure, temperature_section
 from analysis.evaluate import Evaluation, evaluate_split
 from analysis.measure import compute_metrics
 from analysis.render import FigureRef, build_tables, render_html, render_markdown
+from analysis.held_out_blur import HELD_OUT_KEYS, HELD_OUT_TITLES
 from analysis.robustness import robustness_figure
 from analysis.summary import summarize
 from analysis.ood_report import ood_figure, ood_section
@@ -46,7 +47,8 @@ SECTIONS = [
     ("Calibration", ["calibration-table", "calibration-before-after", "fig-reliability"]),
     ("Blur beyond training", ["robustness-table", "fig-robustness"]),
     ("Unfamiliar images", ["ood-table", "fig-ood"]),
-    ("Blur training never used", ["held-out-blur-table", "fig-held-out-blur"]),
+    ("Blur training never used", ["held-out-blur-table", "fig-held-out-blur", "held-out-blur-verification-table",
+                                  "fig-held-out-blur-verification"]),
 ]
 
 
@@ -92,9 +94,11 @@ def make_report(
         robustness = robustness_sweep(predictor, dataset, split, robustness_images, batch_size=batch_size, progress=progress)
     held_out = None
     if held_out_blur_images:
+        from analysis.blur_families import SUITES
         from analysis.held_out_blur import held_out_sweep
 
-        held_out = held_out_sweep(predictor, dataset, split, held_out_blur_images, batch_size=batch_size, progress=progress)
+        held_out = {suite: held_out_sweep(predictor, dataset, split, held_out_blur_images, batch_size=batch_size,
+                                          progress=progress, suite=suite) for suite in SUITES}
     ood = ood_section(predictor, evaluation.ood_scores, split, batch_size=batch_size)
     cfg = predictor.config
     fitted = evaluation.blur_threshold  # the checkpoint's fitted threshold, as the Predictor applied it
@@ -126,15 +130,15 @@ def write_report(
     default_threshold: float = DEFAULT_BLUR_THRESHOLD,
     robustness: dict[str, Any] | None = None,
     ood: dict[str, Any] | None = None,
-    held_out_blur: dict[str, Any] | None = None,
+    held_out_blur: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Compute metrics, draw the figures and write the report directory atomically."""
     table = evaluation.table
     split = provenance.get("split", "test")
     metrics = compute_metrics(table, fitted_threshold, default_threshold, n_resamples=n_resamples, seed=seed)
     add_optional_sections(metrics, evaluation, robustness, ood)
-    if held_out_blur is not None:
-        metrics["held_out_blur"] = held_out_blur
+    for suite, section in (held_out_blur or {}).items():  # suite -> section (analysis.held_out_blur)
+        metrics[HELD_OUT_KEYS[suite]] = section
     metrics["summary"] = summarize(metrics, split)
     metrics["run"] = dict(provenance, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           blur_threshold_fitted=fitted_threshold, blur_threshold_default=default_threshold)
@@ -238,12 +242,13 @@ def optional_figures(metrics: dict[str, Any]) -> list[tuple]:
         figures.append(("fig-ood", "ood", "Out-of-distribution score: familiar and unfamiliar images",
                         "Score of each image of the split and of each unfamiliar set; right of the dashed line "
                         "the page warns.", ood_figure(metrics["ood"])))
-    if "held_out_blur" in metrics:
-        from analysis.held_out_blur import held_out_figure
+    for suite, key in HELD_OUT_KEYS.items():
+        if key in metrics:
+            from analysis.held_out_blur import held_out_figure
 
-        figures.append(("fig-held-out-blur", "held_out_blur", "Blur training never used: accuracy and warnings",
-                        "Sharp images re-blurred by each held-out family (solid) and by trained families past their "
-                        "range (dashed), level 0 = sharp.", held_out_figure(metrics["held_out_blur"])))
+            figures.append((f"fig-{key.replace('_', '-')}", key, HELD_OUT_TITLES[suite] + ": accuracy and warnings",
+                            "Sharp images re-blurred by each held-out family (solid) and by trained families past their "
+                            "range (dashed), level 0 = sharp.", held_out_figure(metrics[key])))
     return figures
 
 

@@ -129,10 +129,13 @@ def test_report_adds_the_held_out_section_with_table_and_plot(tiny_checkpoint, t
     index = make_report(tiny_checkpoint, tiny_dataset.root, split="dev", out=tmp_path / "report", n_resamples=20,
                         progress=False, held_out_blur_images=16)
     metrics = json.loads((index.parent / "metrics.json").read_text())
-    section = metrics["held_out_blur"]
+    section, second = metrics["held_out_blur"], metrics["held_out_blur_verification"]
     assert section["n_images"] == 16 and len(section["conditions"]) == len(conditions())
+    assert second["suite"] == "verification" and len(second["conditions"]) == len(conditions("verification"))
+    assert {r["family"] for r in second["conditions"] if r["group"] == "held-out"} == set(VERIFICATION_NAMES)
     html = index.read_text()
     assert "held-out-blur-table" in html and "fig-held-out-blur" in html
+    assert "held-out-blur-verification-table" in html and "never used to choose" in html
 
 
 def test_blur_benches_refuse_a_directory_that_is_no_run(tmp_path):

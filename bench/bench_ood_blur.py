@@ -26,7 +26,9 @@ from features.atomic import atomic_write_json  # noqa: E402
 TARGET_RATIO, TARGET_ACCURACY, TARGET_AUROC = 2.0, 0.70, 0.99
 
 
-FITS = {"blur-views": {"blur_views": True}, "familiar-view": {"familiar": True}}
+FITS = {"blur-views": {"blur_views": True}, "familiar-view": {"familiar": True},
+        # both: the second look, with the first look's statistics fitted on classic + PSF blurred copies too
+        "familiar-view+mixed-blur-views": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed"}}
 
 
 def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, **options):

@@ -14,7 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+import cv2
+
 from features.kernels import BLUR_KINDS, apply_blur, sample_blur_spec
+from features.psf import sample_psfs
+
+BLUR_VIEW_KERNELS = ("classic", "mixed")
 
 BLUR_VIEW_RANGES: dict[str, tuple[float, float]] = {
     "gaussian": (1.0, 3.0),  # sigma, px
@@ -23,15 +28,35 @@ BLUR_VIEW_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def blurred_views(images: Sequence[Any], seed: int = 0) -> list[np.ndarray]:
-    """One blurred copy of every uint8 image (any size), kind and strength drawn per image (seeded)."""
+def _psf_view(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    # filter2D correlates: the flipped kernel makes it a convolution, as training's batched PSF blur is.
+    return cv2.filter2D(image, -1, np.ascontiguousarray(kernel[::-1, ::-1]), borderType=cv2.BORDER_REFLECT_101)
+
+
+def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic") -> list[np.ndarray]:
+    """One blurred copy of every uint8 image (any size), kind and strength drawn per image (seeded).
+
+    `kernels="mixed"`: each copy is, with even odds, a classic draw or a randomised PSF (curved shake,
+    rotated anisotropic Gaussian, disc, compositions: `features.psf`), the blur a model trained with
+    `--blur-kernels mixed` has learnt to read."""
+    if kernels not in BLUR_VIEW_KERNELS:
+        raise ValueError(f"blur view kernels must be one of {BLUR_VIEW_KERNELS}; got {kernels!r}")
     rng = np.random.default_rng([seed, 18])
-    return [apply_blur(np.asarray(image), sample_blur_spec(rng, BLUR_KINDS, BLUR_VIEW_RANGES)) for image in images]
+    use_psf = rng.random(len(images)) < 0.5 if kernels == "mixed" else np.zeros(len(images), dtype=bool)
+    psfs = sample_psfs(rng, int(use_psf.sum())) if use_psf.any() else None
+    out, drawn = [], 0
+    for image, psf in zip(images, use_psf):
+        if psf:
+            out.append(_psf_view(np.asarray(image), psfs[drawn]))
+            drawn += 1
+        else:
+            out.append(apply_blur(np.asarray(image), sample_blur_spec(rng, BLUR_KINDS, BLUR_VIEW_RANGES)))
+    return out
 
 
 def with_blurred_views(images: Sequence[Any], labels: np.ndarray | None = None,
-                       seed: int = 0) -> tuple[list[Any], np.ndarray | None]:
+                       seed: int = 0, kernels: str = "classic") -> tuple[list[Any], np.ndarray | None]:
     """The images followed by their blurred views, and the labels repeated to match (None stays None)."""
-    views = blurred_views(images, seed)
+    views = blurred_views(images, seed, kernels)
     both = list(images) + views
     return both, None if labels is None else np.concatenate([np.asarray(labels), np.asarray(labels)])

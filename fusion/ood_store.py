@@ -42,7 +42,7 @@ def _fit_stats(predictor, settings: dict, train_images, train_labels: np.ndarray
     stages = settings.get("stages")
     images, labels = [train_images[i] for i in subset], labels[subset]
     if settings.get("blur_views"):
-        images, labels = with_blurred_views(images, labels, seed)
+        images, labels = with_blurred_views(images, labels, seed, settings.get("blur_view_kernels", "classic"))
     embedded = predictor.embed_batch(images, progress=progress, stages=stages)
     unit_labels = labels[embedded.owner]
     if settings["method"] == "mahalanobis":
@@ -57,7 +57,8 @@ def ood_stages(method: str) -> list[int] | None:
 
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
-            val: Embedded | None = None, blur_views: bool = False, familiar: bool = False) -> tuple[dict, dict[str, OODStats]]:
+            val: Embedded | None = None, blur_views: bool = False, familiar: bool = False,
+            blur_view_kernels: str = "classic") -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
@@ -67,14 +68,17 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     `blur_views`: training and validation images each get one blurred copy (fusion.blur_views), so
     blur the model still reads is not called unfamiliar; `val` is then embedded again with the copies.
     `familiar` (stages only): also fit the low-passed second look of `fusion.familiar_view`.
+    `blur_view_kernels`: "classic" or "mixed" (half the copies randomised PSFs, `fusion.blur_views`).
     """
     method = resolve_method(method, predictor.config.branches)
     if len(val_images) == 0:
         raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
     stages = ood_stages(method)
     settings: dict = {"method": method, **({"stages": stages} if stages else {}), **({"blur_views": True} if blur_views else {})}
+    if blur_views and blur_view_kernels != "classic":
+        settings["blur_view_kernels"] = blur_view_kernels
     if blur_views:
-        val_images, val = with_blurred_views(val_images, seed=seed + 1)[0], None
+        val_images, val = with_blurred_views(val_images, seed=seed + 1, kernels=blur_view_kernels)[0], None
     stats = {} if method == "energy" else _fit_stats(predictor, settings, train_images, train_labels, max_train, seed, progress)
     if val is None:
         val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)

@@ -19,6 +19,21 @@ def test_blurred_views_are_seeded_softer_copies_and_labels_follow():
     assert len(both) == 12 and list(labels) == [0, 1, 2, 3, 4, 5] * 2 and both[0] is images[0]
 
 
+def test_mixed_views_give_about_half_the_copies_a_psf_and_refuse_unknown_kernels(monkeypatch):
+    import fusion.blur_views as blur_views_module
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(200)]
+    calls = []
+    real = blur_views_module._psf_view
+    monkeypatch.setattr(blur_views_module, "_psf_view", lambda image, kernel: calls.append(kernel.sum()) or real(image, kernel))
+    views = blurred_views(images, seed=3, kernels="mixed")
+    assert 70 <= len(calls) <= 130 and np.allclose(calls, 1.0, atol=1e-4)  # PSFs keep brightness
+    assert all(v.shape == im.shape and v.dtype == np.uint8 and v.std() < im.std() for v, im in zip(views, images))
+    with pytest.raises(ValueError, match="kernels"):
+        blurred_views(images, kernels="psf-only")
+
+
 @pytest.fixture(scope="module")
 def stages_run_pair(tiny_dataset, tmp_path_factory):
     """The tiny model's stages score fitted twice: sharp-only and with blur views."""

@@ -15,8 +15,9 @@ from train.fit import train_model
 from train.recipes import recipe_config
 
 
-def test_blur_kernels_defaults_to_classic_and_rejects_unknown_modes(tmp_path):
-    assert recipe_config("default", data="d", out=str(tmp_path)).blur_kernels == "classic"
+def test_blur_kernels_default_to_mixed_classic_for_photos_and_reject_unknown_modes(tmp_path):
+    assert recipe_config("default", data="d", out=str(tmp_path)).blur_kernels == "mixed"
+    assert recipe_config("blur-task", data="d", out=str(tmp_path)).blur_kernels == "classic"
     with pytest.raises(ValueError, match="blur_kernels"):
         recipe_config("default", data="d", out=str(tmp_path), blur_kernels="zoom").validate()
 

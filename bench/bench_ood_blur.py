@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-images", type=int, default=5000, help="training images the refit uses (shipped fit: 5000)")
     parser.add_argument("--test-images", type=int, default=0, help="test images for AUROC (0 = the whole split)")
     parser.add_argument("--set-size", type=int, default=200, help="images per noise/digit set")
-    parser.add_argument("--fits", nargs="+", choices=sorted(FITS), default=sorted(FITS),
-                        help="refits measured beside the run's shipped score (default: all)")
+    parser.add_argument("--fits", nargs="*", choices=sorted(FITS), default=sorted(FITS),
+                        help="refits measured beside the run's shipped score (default: all; none: --fits alone)")
     args = parse_checked(parser, argv)
 
     from analysis.ood_report import ood_sets

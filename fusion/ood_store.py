@@ -58,7 +58,7 @@ def ood_stages(method: str) -> list[int] | None:
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
             val: Embedded | None = None, blur_views: bool = False, familiar: bool = False,
-            blur_view_kernels: str = "classic") -> tuple[dict, dict[str, OODStats]]:
+            blur_view_kernels: str | None = None) -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
@@ -68,13 +68,16 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     `blur_views`: training and validation images each get one blurred copy (fusion.blur_views), so
     blur the model still reads is not called unfamiliar; `val` is then embedded again with the copies.
     `familiar` (stages only): also fit the low-passed second look of `fusion.familiar_view`.
-    `blur_view_kernels`: "classic" or "mixed" (half the copies randomised PSFs, `fusion.blur_views`).
+    `blur_view_kernels`: "classic" or "mixed" (half the copies randomised PSFs, `fusion.blur_views`);
+    None = the blur the model was trained to read (mixed unless its recipe's fresh blurs were classic).
     """
     method = resolve_method(method, predictor.config.branches)
     if len(val_images) == 0:
         raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
     stages = ood_stages(method)
     settings: dict = {"method": method, **({"stages": stages} if stages else {}), **({"blur_views": True} if blur_views else {})}
+    if blur_view_kernels is None:
+        blur_view_kernels = "classic" if predictor.config.recipe.get("blur_kernels", "classic") == "classic" else "mixed"
     if blur_views and blur_view_kernels != "classic":
         settings["blur_view_kernels"] = blur_view_kernels
     if blur_views:

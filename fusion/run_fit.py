@@ -51,7 +51,9 @@ def fit_run_held_out(model: str | os.PathLike, dataset: Any, method: str = "stag
                                     dataset.labels("train") if train else None,
                                     ood_method=method, keep=keep, batch_size=batch_size, progress=progress,
                                     temperature=calibrated is None, blur_views=blur_views,
-                                    familiar_view=familiar_view)
+                                    familiar_view=familiar_view,
+                                    # the training seed, so a refit draws the fitting subset that training drew
+                                    seed=int(predictor.config.recipe.get("seed", 0)))
     return calibrated or fitted, settings
 
 

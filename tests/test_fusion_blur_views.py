@@ -61,6 +61,7 @@ def test_training_config_and_calibrate_flag_reach_the_fit(tmp_path):
     from blurfuse.cli import build_parser
     from train.recipes import recipe_config
 
-    assert recipe_config("default", data="d", out="o").ood_blur_views is False
-    args = build_parser().parse_args(["calibrate", "--model", str(tmp_path), "--data", str(tmp_path), "--ood-blur-views"])
-    assert args.ood_blur_views is True
+    assert recipe_config("default", data="d", out="o").ood_blur_views is True
+    base = ["calibrate", "--model", str(tmp_path), "--data", str(tmp_path)]
+    assert build_parser().parse_args(base).ood_blur_views is True  # as training fits it
+    assert build_parser().parse_args([*base, "--no-ood-blur-views"]).ood_blur_views is False

@@ -51,9 +51,9 @@ def test_a_broken_card_is_a_clear_error(tmp_path):
 def test_the_head_stage_blur_kernels_and_blur_view_ood_fit_are_command_line_options(tmp_path):
     base = ["--data", str(tmp_path), "--out", str(tmp_path / "run")]
     default = config_from_args(get_args_parser().parse_args(base))
-    assert (default.head_retrain, default.blur_kernels, default.ood_blur_views) == ("lws", "mixed", False)
+    assert (default.head_retrain, default.blur_kernels, default.ood_blur_views) == ("lws", "mixed", True)
     chosen = config_from_args(get_args_parser().parse_args(
-        [*base, "--head-retrain", "crt", "--head-views", "3", "--blur-kernels", "psf", "--ood-blur-views"]))
-    assert (chosen.head_retrain, chosen.head_views, chosen.blur_kernels, chosen.ood_blur_views) == ("crt", 3, "psf", True)
+        [*base, "--head-retrain", "crt", "--head-views", "3", "--blur-kernels", "psf", "--no-ood-blur-views"]))
+    assert (chosen.head_retrain, chosen.head_views, chosen.blur_kernels, chosen.ood_blur_views) == ("crt", 3, "psf", False)
     with pytest.raises(SystemExit):
         get_args_parser().parse_args([*base, "--head-retrain", "mixup"])

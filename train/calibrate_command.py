@@ -33,8 +33,9 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--ood-method", default="stages", choices=(*OOD_METHODS, "none"),
                         help="unfamiliar-image score to fit as well: threshold keeping --keep of val (default: %(default)s)")
-    parser.add_argument("--ood-blur-views", action="store_true",
-                        help="fit the OOD score on blurred copies of the train and val images too, so blur is familiar")
+    parser.add_argument("--ood-blur-views", action=argparse.BooleanOptionalAction, default=True,
+                        help="fit the OOD score on blurred copies of the train and val images too, so blur is familiar "
+                        "(default: on, as in training)")
     parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=True,
                         help="also fit a low-passed second look: an image is unfamiliar only if both looks say so "
                         "(default: on, as in training)")

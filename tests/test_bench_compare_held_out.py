@@ -14,7 +14,8 @@ def _section(seed_shift: float, sharp: float, glass: float, split: str = "dev") 
     return {"split": split, "n_images": 300, "seed": 0, "sharp": {"accuracy": share(sharp)},
             "conditions": [{"group": "held-out", "family": "glass", "label": "reach 1 px", "accuracy": share(glass + seed_shift)}],
             "summary": {"held_out_mean_accuracy": glass + seed_shift, "held_out_over_sharp": (glass + seed_shift) / sharp,
-                        "worst_middle_accuracy": glass + seed_shift, "sharp_accuracy": sharp}}
+                        "worst_middle_accuracy": glass + seed_shift, "sharp_accuracy": sharp,
+                        "untrained_mean_accuracy": glass + seed_shift}}
 
 
 def test_paired_differences_per_condition_and_for_the_yardsticks():
@@ -25,6 +26,7 @@ def test_paired_differences_per_condition_and_for_the_yardsticks():
     assert "62.0 ± 2.0 | 67.0 ± 2.0 | +5.0 [+5.0, +5.0]" in glass
     assert "| sharp (none) | 90.0 ± 0.0 | 90.0 ± 0.0 | +0.0" in text
     assert "| mean held-out accuracy |" in text and "| held-out / sharp |" in text
+    assert "| mean over held-out and beyond-range | 62.0 ± 2.0 | 67.0 ± 2.0 | +5.0" in text
 
 
 def test_refuses_unpaired_or_mismatched_files(tmp_path):

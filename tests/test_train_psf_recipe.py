@@ -55,3 +55,22 @@ def test_training_with_psf_kernels_runs_and_records_the_mode(tiny_dataset, tmp_p
                            samples_per_epoch=64, passes=0.1, progress=False, blur_kernels="psf", blur_augment=0.5)
     run = train_model(config)
     assert json.loads((run / "train_config.json").read_text())["blur_kernels"] == "psf"
+
+
+def test_geometry_augment_moves_the_chosen_share_keeps_labels_and_recomputes_features():
+    from train.batches import geometry_augment
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((64, 28, 28, 3), dtype=np.uint8)
+    images[:, 6:22, 10:18] = 200  # an upright bar: a rotation or rescale changes its pixels
+    config = FeatureConfig()
+    batch = SplitArrays(images=images, features=compute_features(images, config),
+                        labels=np.arange(64) % 10, blurred_truth=np.zeros(64, dtype=bool))
+    out = geometry_augment(batch, rng, 0.5, config)
+    changed = np.any(out.images != images, axis=(1, 2, 3))
+    assert 16 <= changed.sum() <= 48 and np.array_equal(out.labels, batch.labels) and not out.blurred_truth.any()
+    fresh = compute_features(out.images[changed], config)
+    assert np.array_equal(out.features.edge_map[changed], fresh.edge_map)
+    assert np.array_equal(out.features.edge_map[~changed], batch.features.edge_map[~changed])
+    with pytest.raises(ValueError, match="geometry_augment"):
+        recipe_config("default", data="d", out="o", geometry_augment=1.5).validate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from features import BLUR_KINDS, FeatureConfig, Features, apply_blur, compute_features, edge_paths, sample_blur_spec
@@ -114,6 +115,30 @@ def noise_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float,
     sigma = rng.uniform(max_sigma / 4, max_sigma, size=len(chosen)).astype(np.float32)
     noise = rng.standard_normal(picked.shape).astype(np.float32) * sigma.reshape(-1, *([1] * (picked.ndim - 1)))
     images[chosen] = np.clip(np.rint(picked + noise), 0, 255).astype(np.uint8)
+    return with_new_pixels(batch, images, chosen, config)
+
+
+def geometry_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
+                     max_degrees: float = 10.0, max_scale: float = 0.1) -> SplitArrays:
+    """Rotate (up to `max_degrees`) and rescale (1 +- `max_scale`) a share of the batch's images about
+    their centre, and recompute their features. Labels and blur truth never change.
+
+    Why (issue 18): the model reads garments at one pose and size, so blur that also moves pixels
+    (zoom, warps, wobble) costs it more than its softness alone explains. A small random similarity
+    transform is the generic remedy; it is none of the held-out families (none of them is a global
+    rotation or a single rescale), which stay the judge."""
+    if fraction <= 0:
+        return batch
+    chosen = np.flatnonzero(rng.random(len(batch)) < fraction)
+    if len(chosen) == 0:
+        return batch
+    images = batch.images.copy()
+    h, w = images.shape[1:3]
+    angles = rng.uniform(-max_degrees, max_degrees, len(chosen))
+    scales = rng.uniform(1 - max_scale, 1 + max_scale, len(chosen))
+    for i, angle, scale in zip(chosen, angles, scales):
+        matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), float(angle), float(scale))
+        images[i] = cv2.warpAffine(images[i], matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return with_new_pixels(batch, images, chosen, config)
 
 

@@ -41,7 +41,7 @@ from fusion.fast_depthwise import use_fast_depthwise_grad
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
-from train.batches import SplitArrays, augment, blur_augment, noise_augment
+from train.batches import SplitArrays, augment, blur_augment, geometry_augment, noise_augment
 from train.head_stage import head_settings, retrain_head
 from train.blur_task_settings import blur_task_input_size, with_blur_task
 from train.data.dataset_dir import read_dataset
@@ -399,6 +399,8 @@ def train_one_epoch(ctx: EpochContext, criterion: torch.nn.Module, epoch: int, s
 def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays, rng: np.random.Generator) -> float:
     """Augment one batch, take one optimiser step on it; returns the batch's loss."""
     config, model_cfg = ctx.config, ctx.data.model_cfg
+    if config.geometry_augment > 0:  # the garment's pose first, then the camera's blur
+        batch = geometry_augment(batch, rng, config.geometry_augment, model_cfg.features_config())
     if config.blur_augment > 0:
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
                              ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),

@@ -61,6 +61,9 @@ class TrainConfig:
     # sharp and blurred accuracy within noise and rare recall +0.8 (docs/RESULTS.md, "Mixed training
     # blur"); psf alone lost 0.4 points on the dataset's own blur.
     blur_kernels: str = "mixed"
+    # Small random rotations (up to 10 degrees) and rescales (+-10 %) of this share of every batch
+    # (train.batches.geometry_augment), so blur that also moves pixels costs less. 0 = off.
+    geometry_augment: float = 0.0
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from
     # Beta(mix_alpha, mix_alpha). Off: on dev over 3 seeds CutMix lost 0.8 points of balanced accuracy
@@ -154,6 +157,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive; got {self.lr}")
+        if not 0.0 <= self.geometry_augment <= 1.0:
+            raise ValueError(f"geometry_augment must lie in [0, 1]; got {self.geometry_augment}")
         if not 0.0 <= self.noise_augment <= 1.0:
             raise ValueError(f"noise_augment must lie in [0, 1] (a share of each batch; 0 = off); got {self.noise_augment}")
         if not self.noise_sigma > 0:

@@ -199,6 +199,6 @@ def _notes(paths, predictions, errors) -> None:
             print(f"WARNING {path}: unlike the training images (OOD score {p.ood_score:.4g} > threshold "
                   f"{p.ood_threshold:.4g}); '{p.class_name}' is only the closest known class")
         if p.read_from != "image":
-            print(f"note {path}: unfamiliar as it is but familiar low-passed; '{p.class_name}' averages both readings")
+            print(f"note {path}: unfamiliar as it is but familiar low-passed; the answer uses the low-passed reading")
         if p.blur_disagreement:
             print(f"note {path}: {p.blur_disagreement['explanation']}")

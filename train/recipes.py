@@ -62,7 +62,9 @@ class TrainConfig:
     # blur"); psf alone lost 0.4 points on the dataset's own blur.
     blur_kernels: str = "mixed"
     # Small random rotations (up to 10 degrees) and rescales (+-10 %) of this share of every batch
-    # (train.batches.geometry_augment), so blur that also moves pixels costs less. 0 = off.
+    # (train.batches.geometry_augment), so blur that also moves pixels costs less. 0 = off: at 0.3 it
+    # did not lift the blur suites on dev over 3 seeds and cost 1.1 points of blurred accuracy
+    # (docs/RESULTS.md, "Small rotations and rescales").
     geometry_augment: float = 0.0
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from

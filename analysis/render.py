@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.calibration_report import before_after_rows
-from analysis.held_out_blur import HELD_OUT_KEYS, HELD_OUT_TITLES
+from analysis.held_out_blur import HELD_OUT_KEYS, HELD_OUT_TITLES, held_out_rows
 from analysis.robustness import robustness_rows
 from analysis.ood_report import ood_rows
 from analysis.summary import pct
@@ -163,8 +163,6 @@ def _optional_tables(metrics: dict[str, Any]) -> list[Table]:
         tables.append(Table("ood-table", "Unfamiliar images: does the warning fire?", header, rows, note))
     for suite, key in HELD_OUT_KEYS.items():
         if key in metrics:
-            from analysis.held_out_blur import held_out_rows
-
             header, rows, note = held_out_rows(metrics[key])
             tables.append(Table(f"{key.replace('_', '-')}-table", HELD_OUT_TITLES[suite] + ": accuracy and warnings",
                                 header, rows, note))

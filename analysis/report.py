@@ -25,7 +25,8 @@ from analysis.calibration_report import reliability_figure, temperature_section
 from analysis.evaluate import Evaluation, evaluate_split
 from analysis.measure import compute_metrics
 from analysis.render import FigureRef, build_tables, render_html, render_markdown
-from analysis.held_out_blur import HELD_OUT_KEYS, HELD_OUT_TITLES
+from analysis.blur_families import SUITES
+from analysis.held_out_blur import HELD_OUT_KEYS, HELD_OUT_TITLES, held_out_figure, held_out_sweep
 from analysis.robustness import robustness_figure
 from analysis.summary import summarize
 from analysis.ood_report import ood_figure, ood_section
@@ -94,9 +95,6 @@ def make_report(
         robustness = robustness_sweep(predictor, dataset, split, robustness_images, batch_size=batch_size, progress=progress)
     held_out = None
     if held_out_blur_images:
-        from analysis.blur_families import SUITES
-        from analysis.held_out_blur import held_out_sweep
-
         held_out = {suite: held_out_sweep(predictor, dataset, split, held_out_blur_images, batch_size=batch_size,
                                           progress=progress, suite=suite) for suite in SUITES}
     ood = ood_section(predictor, evaluation.ood_scores, split, batch_size=batch_size)
@@ -244,8 +242,6 @@ def optional_figures(metrics: dict[str, Any]) -> list[tuple]:
                         "the page warns.", ood_figure(metrics["ood"])))
     for suite, key in HELD_OUT_KEYS.items():
         if key in metrics:
-            from analysis.held_out_blur import held_out_figure
-
             figures.append((f"fig-{key.replace('_', '-')}", key, HELD_OUT_TITLES[suite] + ": accuracy and warnings",
                             "Sharp images re-blurred by each held-out family (solid) and by trained families past their "
                             "range (dashed), level 0 = sharp.", held_out_figure(metrics[key])))

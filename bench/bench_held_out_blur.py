@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.blur_families import SUITES  # noqa: E402
 from bench.held_out_args import blur_bench_parser, parse_checked  # noqa: E402
 from features.atomic import atomic_write_json  # noqa: E402
 from fusion.predictor import DEFAULT_SECOND_LOOK_READING, SECOND_LOOK_READINGS  # noqa: E402
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--second-look-reading", choices=SECOND_LOOK_READINGS, default=DEFAULT_SECOND_LOOK_READING,
                         help="how answers use the low-passed second look (fusion.predictor)")
-    parser.add_argument("--suite", choices=("held-out", "verification"), default="held-out",
+    parser.add_argument("--suite", choices=tuple(SUITES), default="held-out",
                         help="held-out: the families recipes are chosen on; verification: a second set, never used to choose")
     args = parse_checked(parser, argv)
 

@@ -43,15 +43,10 @@ def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic"
         raise ValueError(f"blur view kernels must be one of {BLUR_VIEW_KERNELS}; got {kernels!r}")
     rng = np.random.default_rng([seed, 18])
     use_psf = rng.random(len(images)) < 0.5 if kernels == "mixed" else np.zeros(len(images), dtype=bool)
-    psfs = sample_psfs(rng, int(use_psf.sum())) if use_psf.any() else None
-    out, drawn = [], 0
-    for image, psf in zip(images, use_psf):
-        if psf:
-            out.append(_psf_view(np.asarray(image), psfs[drawn]))
-            drawn += 1
-        else:
-            out.append(apply_blur(np.asarray(image), sample_blur_spec(rng, BLUR_KINDS, BLUR_VIEW_RANGES)))
-    return out
+    psfs = iter(sample_psfs(rng, int(use_psf.sum())) if use_psf.any() else ())
+    return [_psf_view(np.asarray(image), next(psfs)) if psf else
+            apply_blur(np.asarray(image), sample_blur_spec(rng, BLUR_KINDS, BLUR_VIEW_RANGES))
+            for image, psf in zip(images, use_psf)]
 
 
 def with_blurred_views(images: Sequence[Any], labels: np.ndarray | None = None,

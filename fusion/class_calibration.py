@@ -55,8 +55,8 @@ def logits_for(probabilities: Any, temperature: float, class_temperatures: Seque
     the temperature of p's top class. For answers that are a mixture of two readings (the second
     look's "mean"), so a prediction's logits and probabilities never disagree."""
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-300, None)
-    t = float(temperature) if not class_temperatures else np.asarray(class_temperatures, dtype=np.float64)[p.argmax(axis=-1)]
-    return np.asarray(t)[..., None] * np.log(p) if np.ndim(t) else t * np.log(p)
+    t = np.float64(temperature) if not class_temperatures else np.asarray(class_temperatures, dtype=np.float64)[p.argmax(axis=-1)]
+    return np.asarray(t)[..., None] * np.log(p)  # one temperature per row (or one for all), across the classes
 
 
 def calibrated_probabilities(logits: Any, temperature: float, class_temperatures: Sequence[float] | None = None) -> np.ndarray:

@@ -234,11 +234,21 @@ class Predictor:
         weights = tile_weights(feats.gray[members], self.config.tile_vote)
         return lambda values: weights @ values
 
+    def _read_second_look(self, p: np.ndarray, view_logits: np.ndarray, class_temperatures) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, logits) of an image answered with its low-passed look: that look's own
+        ("view") or the mean of both looks' probabilities ("mean"), with logits that map back onto it."""
+        view_p = calibrated_probabilities(view_logits[None], self.config.temperature, class_temperatures)[0]
+        if self.second_look_reading == "view":
+            return view_p, view_logits
+        mean = (p + view_p) / 2
+        return mean, logits_for(mean, self.config.temperature, class_temperatures)
+
     def _predictions(self, batch: _Units, feats, inputs, embedded: Embedded, outputs) -> list[Prediction]:
         logits, blur_logit = outputs["logits"], outputs.get("blur_logit")
         raw = logits.detach().double().cpu().numpy()
         # The checkpoint's fitted temperature (1.0 if never calibrated), per predicted class where fitted.
-        probs = calibrated_probabilities(raw, self.config.temperature, (self.config.calibration or {}).get("class_temperatures"))
+        class_temperatures = (self.config.calibration or {}).get("class_temperatures")
+        probs = calibrated_probabilities(raw, self.config.temperature, class_temperatures)
         blur_probs = None if blur_logit is None else torch.sigmoid(blur_logit.double()).cpu().numpy()
         ood, view_logits = self._image_ood(batch, embedded)
         if self.second_look_reading == "off":
@@ -252,13 +262,7 @@ class Predictor:
             merge = self._tile_combiner(batch, feats, i, members)
             p, image_logits = merge(probs[members]), merge(raw[members])
             if i in view_logits:
-                view_p = calibrated_probabilities(view_logits[i][None], self.config.temperature,
-                                                  (self.config.calibration or {}).get("class_temperatures"))[0]
-                if self.second_look_reading == "view":
-                    p, image_logits = view_p, view_logits[i]
-                else:
-                    p = (p + view_p) / 2
-                    image_logits = logits_for(p, self.config.temperature, (self.config.calibration or {}).get("class_temperatures"))
+                p, image_logits = self._read_second_look(p, view_logits[i], class_temperatures)
             order = np.argsort(-p, kind="stable")[: self.top_k]
             index = int(order[0])
             score = float(feats.laplacian_var[members].mean())

@@ -37,6 +37,21 @@ class SplitArrays:
         )
 
 
+def concat_splits(parts: list[SplitArrays]) -> SplitArrays:
+    """The rows of `parts`, one after another (every array and the edge-path list alike)."""
+    feats = [p.features for p in parts]
+    return SplitArrays(
+        images=np.concatenate([p.images for p in parts]),
+        features=Features(gray=np.concatenate([f.gray for f in feats]),
+                          laplacian_var=np.concatenate([f.laplacian_var for f in feats]),
+                          blurred=np.concatenate([f.blurred for f in feats]),
+                          edge_map=np.concatenate([f.edge_map for f in feats]),
+                          edge_path=[path for f in feats for path in f.edge_path]),
+        labels=np.concatenate([p.labels for p in parts]),
+        blurred_truth=np.concatenate([p.blurred_truth for p in parts]),
+    )
+
+
 def _shift(batch: np.ndarray, dy: np.ndarray, dx: np.ndarray, pad: int) -> np.ndarray:
     """Translate each image by (dy, dx) px with zero fill: a random crop of the padded image."""
     n, h, w = batch.shape[:3]

@@ -44,6 +44,7 @@ from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment, geometry_augment, noise_augment
 from train.head_stage import head_settings, retrain_head
 from train.blur_task_settings import blur_task_input_size, with_blur_task
+from train.consistency import twin_divergence, twin_views
 from train.data.dataset_dir import read_dataset
 from train.ema import WeightAverage
 from train.feature_cache import cached_features
@@ -132,6 +133,9 @@ def _train(config: TrainConfig, rank: int, world: int) -> Path:
     with run_log(out, rank):
         data = load_data(config, rank == 0)
         config, data = sized_to_data(config, data)
+        if config.consistency > 0 and data.model_cfg.blur_task:
+            raise ValueError("consistency asks an image and its blurred twin for the same class; on a blurred-vs-clear "
+                             "dataset blurring changes the class: train it with --consistency 0")
         if rank == 0:
             atomic_write_json(out / "train_config.json", dataclasses.asdict(config))
             log.info("training %s on %s: %d train / %d val images, device %s, %d process(es)",
@@ -401,7 +405,11 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     config, model_cfg = ctx.config, ctx.data.model_cfg
     if config.geometry_augment > 0:  # the garment's pose first, then the camera's blur
         batch = geometry_augment(batch, rng, config.geometry_augment, model_cfg.features_config())
-    if config.blur_augment > 0:
+    twins = config.consistency > 0 and len(batch) >= 2
+    if twins:  # each image and its freshly blurred twin: the fresh blurs of this step
+        batch = twin_views(batch, rng, model_cfg.features_config(), ctx.data.blur.kinds, ctx.data.blur.ranges,
+                           config.blur_kernels)
+    elif config.blur_augment > 0:
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
                              ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),
                              kernels=config.blur_kernels)
@@ -419,6 +427,8 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     with autocast:
         out = ctx.ddp_model(**inputs)
         loss = mixed_class_loss(criterion, out["logits"].float(), labels, mix)
+        if twins:
+            loss = loss + config.consistency * twin_divergence(out["logits"].float())
         if config.blur_loss_weight > 0:
             loss = loss + config.blur_loss_weight * F.binary_cross_entropy_with_logits(out["blur_logit"].float(), blurred)
     ctx.optimizer.zero_grad(set_to_none=True)

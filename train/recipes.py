@@ -66,6 +66,10 @@ class TrainConfig:
     # did not lift the blur suites on dev over 3 seeds and cost 1.1 points of blurred accuracy
     # (docs/RESULTS.md, "Small rotations and rescales").
     geometry_augment: float = 0.0
+    # Weight of the consistency objective (train.consistency): half of each batch as drawn, the other
+    # half the same images freshly blurred, and this weight times the Jensen-Shannon divergence between
+    # each pair's class distributions added to the loss (AugMix-style, at a plain step's cost). 0 = off.
+    consistency: float = 0.0
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from
     # Beta(mix_alpha, mix_alpha). Off: on dev over 3 seeds CutMix lost 0.8 points of balanced accuracy
@@ -178,6 +182,11 @@ class TrainConfig:
         if self.blur_kernels not in BLUR_KERNEL_MODES:
             raise ValueError(f"blur_kernels must be one of {BLUR_KERNEL_MODES}; got {self.blur_kernels!r}")
         check_mix(self.mix, self.mix_alpha, self.mix_prob)
+        if self.consistency < 0:
+            raise ValueError(f"consistency must be >= 0 (the divergence's weight; 0 = off); got {self.consistency}")
+        if self.consistency > 0 and self.mix != "none":
+            raise ValueError("consistency pairs an image with its blurred twin; mixing would pair it with another image: "
+                             f"use one of them (consistency={self.consistency}, mix={self.mix!r})")
         if self.head_retrain not in HEAD_METHODS:
             raise ValueError(f"head_retrain must be one of {HEAD_METHODS}; got {self.head_retrain!r}")
         if self.head_views < 1 or self.head_epochs < 1:

@@ -74,3 +74,13 @@ def test_training_with_consistency_records_it_and_refuses_mixing(tiny_dataset, t
         recipe_config("smoke", data="d", out="o", consistency=1.0, mix="cutmix").validate()
     with pytest.raises(ValueError, match="consistency"):
         recipe_config("smoke", data="d", out="o", consistency=-1.0).validate()
+
+
+def test_divergence_on_the_loss_scored_answers_cannot_be_emptied_by_lifting_the_rare_classes():
+    from train.losses import LogitAdjustedLoss
+
+    loss = LogitAdjustedLoss(np.array([0.4975, 0.4975, 0.005]))  # two frequent classes, one rare
+    disagree = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # the twins' own evidence disagrees
+    lifted = disagree + torch.tensor([0.0, 0.0, 6.0])  # plus one constant lift of the rare class
+    assert twin_divergence(lifted).item() < 0.01  # raw answers all say "rare": the divergence is nearly gone
+    assert twin_divergence(loss.adjusted(lifted)).item() > 10 * twin_divergence(lifted).item()

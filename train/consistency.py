@@ -11,7 +11,10 @@ each drawn batch is kept as drawn (no fresh blur), the second half is the same i
 sharp one freshly blurred (the recipe's own blur kernels). The step costs what a plain step costs;
 each step reads half as many distinct images, each twice (as repeated augmentation does). The share
 of the batch that is freshly blurred stays one half of the sharp images, as with `blur_augment` 0.5.
-Both halves get the class loss; the divergence ties each pair's answers together.
+Both halves get the class loss; the divergence ties each pair's answers together. It compares the
+answers the class loss scores (logits plus the sampled prior's offset, `LogitAdjustedLoss.adjusted`):
+on the raw logits of a Balanced-Softmax model, one constant lift of the rare classes makes every
+answer alike, and the divergence can be emptied without reading the image at all.
 """
 
 from __future__ import annotations

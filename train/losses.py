@@ -24,11 +24,12 @@ class LogitAdjustedLoss(nn.Module):
         self.register_buffer("offset", torch.tensor(self.tau * np.log(prior / prior.sum()), dtype=torch.float32))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self._adjusted(logits), target)
+        return F.cross_entropy(self.adjusted(logits), target)
 
     def per_image(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(N,) the loss of each image, unreduced: for targets weighted per image (train.mixing)."""
-        return F.cross_entropy(self._adjusted(logits), target, reduction="none")
+        return F.cross_entropy(self.adjusted(logits), target, reduction="none")
 
-    def _adjusted(self, logits: torch.Tensor) -> torch.Tensor:
+    def adjusted(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits the loss scores: with the sampled prior's offset, i.e. the answer for the classes as drawn."""
         return logits + self.offset.to(logits.dtype)

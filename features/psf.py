@@ -10,6 +10,7 @@ convolution (train.psf_batch). Every kernel is non-negative and sums to 1 (brigh
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 PSF_SIZE = 21  # canvas (px): holds a 15 px shake path or a Gaussian of sigma 3.3 (3 sigma each side)
@@ -109,3 +110,12 @@ def sample_psfs(rng: np.random.Generator, n: int, size: int = PSF_SIZE, compose_
         second = sample_psfs(rng, composed.size, size, compose_share=0.0)
         out[composed] = compose_psfs(out[composed], second)
     return out
+
+
+def convolve_psf(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """One uint8 image of any size blurred by one PSF, borders reflected (reflect-101).
+
+    The per-image form of `train.psf_batch.convolve_batch` (which needs equal-size images to stack):
+    the unfamiliar-image score's blurred views of photos of any size use it, so they carry exactly the
+    blur the model trained on. `cv2.filter2D` correlates; the flipped kernel makes it a convolution."""
+    return cv2.filter2D(image, -1, np.ascontiguousarray(kernel[::-1, ::-1]), borderType=cv2.BORDER_REFLECT_101)

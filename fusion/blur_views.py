@@ -14,10 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-import cv2
-
 from features.kernels import BLUR_KINDS, apply_blur, sample_blur_spec
-from features.psf import sample_psfs
+from features.psf import convolve_psf, sample_psfs
 
 BLUR_VIEW_KERNELS = ("classic", "mixed")
 
@@ -26,11 +24,6 @@ BLUR_VIEW_RANGES: dict[str, tuple[float, float]] = {
     "motion": (3, 15),  # length, px
     "defocus": (1.0, 3.0),  # radius, px
 }
-
-
-def _psf_view(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    # filter2D correlates: the flipped kernel makes it a convolution, as training's batched PSF blur is.
-    return cv2.filter2D(image, -1, np.ascontiguousarray(kernel[::-1, ::-1]), borderType=cv2.BORDER_REFLECT_101)
 
 
 def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic") -> list[np.ndarray]:
@@ -44,7 +37,7 @@ def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic"
     rng = np.random.default_rng([seed, 18])
     use_psf = rng.random(len(images)) < 0.5 if kernels == "mixed" else np.zeros(len(images), dtype=bool)
     psfs = iter(sample_psfs(rng, int(use_psf.sum())) if use_psf.any() else ())
-    return [_psf_view(np.asarray(image), next(psfs)) if psf else
+    return [convolve_psf(np.asarray(image), next(psfs)) if psf else
             apply_blur(np.asarray(image), sample_blur_spec(rng, BLUR_KINDS, BLUR_VIEW_RANGES))
             for image, psf in zip(images, use_psf)]
 

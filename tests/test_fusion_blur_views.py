@@ -25,8 +25,8 @@ def test_mixed_views_give_about_half_the_copies_a_psf_and_refuse_unknown_kernels
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(200)]
     calls = []
-    real = blur_views_module._psf_view
-    monkeypatch.setattr(blur_views_module, "_psf_view", lambda image, kernel: calls.append(kernel.sum()) or real(image, kernel))
+    real = blur_views_module.convolve_psf
+    monkeypatch.setattr(blur_views_module, "convolve_psf", lambda image, kernel: calls.append(kernel.sum()) or real(image, kernel))
     views = blurred_views(images, seed=3, kernels="mixed")
     assert 70 <= len(calls) <= 130 and np.allclose(calls, 1.0, atol=1e-4)  # PSFs keep brightness
     assert all(v.shape == im.shape and v.dtype == np.uint8 and v.std() < im.std() for v, im in zip(views, images))

@@ -58,7 +58,7 @@ def ood_stages(method: str) -> list[int] | None:
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
             val: Embedded | None = None, blur_views: bool = False, familiar: bool = False,
-            blur_view_kernels: str | None = None) -> tuple[dict, dict[str, OODStats]]:
+            blur_view_kernels: str | None = None, view_lowpass: float = VIEW_LOWPASS) -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
@@ -70,8 +70,11 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     `familiar` (stages only): also fit the low-passed second look of `fusion.familiar_view`.
     `blur_view_kernels`: "classic" or "mixed" (half the copies randomised PSFs, `fusion.blur_views`);
     None = the blur the model was trained to read (mixed unless its recipe's fresh blurs were classic).
+    `view_lowpass`: the second look's Gaussian sigma as a share of the shorter side.
     """
     method = resolve_method(method, predictor.config.branches)
+    if familiar and not 0 < view_lowpass < 1:
+        raise ValueError(f"view_lowpass (the second look's sigma) must lie in (0, 1) of the shorter side; got {view_lowpass}")
     if len(val_images) == 0:
         raise ValueError("fitting the OOD threshold needs held-out in-distribution images (the validation split)")
     stages = ood_stages(method)
@@ -93,7 +96,7 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
                      "train_images_used": 0 if not stats else int(min(max_train, len(train_labels)))})
     if familiar and stages:
         stats.update(_fit_familiar_view(predictor, settings, scores, train_images, train_labels, val_images,
-                                        keep, max_train, seed, progress))
+                                        keep, max_train, seed, progress, view_lowpass))
     return settings, stats
 
 
@@ -130,10 +133,11 @@ class _Viewed(Sequence):
 
 
 def _fit_familiar_view(predictor, settings: dict, raw_scores: np.ndarray, train_images, train_labels, val_images,
-                       keep: float, max_train: int, seed: int, progress: bool) -> dict[str, OODStats]:
+                       keep: float, max_train: int, seed: int, progress: bool,
+                       lowpass: float = VIEW_LOWPASS) -> dict[str, OODStats]:
     """Statistics of the low-passed view (`fusion.familiar_view`), its standardisation and offset on
     val, and the threshold of the combined score; writes settings["view"] and settings["threshold"]."""
-    view = {"lowpass": VIEW_LOWPASS, "grey": is_grey(train_images)}
+    view = {"lowpass": lowpass, "grey": is_grey(train_images)}
     fitted = _fit_stats(predictor, _stages_only(settings), _Viewed(train_images, view), train_labels, max_train, seed, progress)
     stats = {f"{VIEW_PREFIX}{name}": s for name, s in fitted.items()}
     embedded = predictor.embed_batch(familiar_views(val_images, view), progress=progress, stages=settings["stages"])

@@ -115,3 +115,15 @@ def test_reading_from_the_second_look_answers_as_the_low_passed_image_would(view
         np.testing.assert_allclose(view[i].probabilities, off[i].probabilities, atol=1e-9)
     with pytest.raises(ValueError, match="second_look_reading"):
         predictor_module.Predictor(viewed.model, viewed.config, ood_stats=viewed.ood_stats, second_look_reading="both")
+
+
+def test_a_stronger_second_look_is_fitted_and_stored_at_its_own_sigma(view_run_pair):
+    from fusion.ood_store import fit_ood
+
+    dataset, _, viewed = view_run_pair
+    train, val = dataset.load_images("train", progress=False), dataset.load_images("val", progress=False)
+    settings, stats = fit_ood(viewed, train, dataset.labels("train"), val, familiar=True, view_lowpass=0.16, max_train=200)
+    assert settings["view"]["lowpass"] == 0.16 and {"view_stage2", "view_stage3"} <= set(stats)
+    assert settings["view"]["offset"] != viewed.config.ood["view"]["offset"]  # fitted on the softer views, not copied
+    with pytest.raises(ValueError, match="view_lowpass"):
+        fit_ood(viewed, train, dataset.labels("train"), val, familiar=True, view_lowpass=1.5)

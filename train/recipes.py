@@ -68,7 +68,9 @@ class TrainConfig:
     geometry_augment: float = 0.0
     # Weight of the consistency objective (train.consistency): half of each batch as drawn, the other
     # half the same images freshly blurred, and this weight times the Jensen-Shannon divergence between
-    # each pair's class distributions added to the loss (AugMix-style, at a plain step's cost). 0 = off.
+    # each pair's class distributions added to the loss (AugMix-style, at a plain step's cost). 0 = off:
+    # at 12 (AugMix's weight) it lost 3.1 points of dev balanced accuracy over 3 seeds and lifted only the
+    # strongest blur (docs/RESULTS.md, "A blurred twin in the batch").
     consistency: float = 0.0
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from

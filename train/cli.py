@@ -77,6 +77,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="share of each batch rotated (up to 10 degrees) and rescaled (+-10 %%) before the blurs (0 = off)")
     parser.add_argument("--consistency", type=float,
                         help="weight of the divergence between each image and its freshly blurred twin in the batch (0 = off)")
+    parser.add_argument("--consistency-share", type=float,
+                        help="share of each batch that are blurred twins with --consistency, in (0, 0.5] (default 0.5)")
     parser.add_argument("--mix", choices=MIX_MODES,
                         help="mix pairs of training images and their labels: mixup, cutmix or none (train.mixing)")
     parser.add_argument("--mix-alpha", type=float, help="Beta(alpha, alpha) draws the share each mixed image keeps")

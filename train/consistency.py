@@ -6,11 +6,12 @@ to stay the same when only the blur changes. AugMix (Hendrycks et al., 2020) add
 divergence between the class distributions of an image's clean and corrupted views, and that is what
 made its models hold up on corruptions they never trained on.
 
-AugMix pays a forward pass per extra view. Here the twin lives *inside* the batch: the first half of
-each drawn batch is kept as drawn (no fresh blur), the second half is the same images again, every
-sharp one freshly blurred (the recipe's own blur kernels). The step costs what a plain step costs;
-each step reads half as many distinct images, each twice (as repeated augmentation does). The share
-of the batch that is freshly blurred stays one half of the sharp images, as with `blur_augment` 0.5.
+AugMix pays a forward pass per extra view. Here the twin lives *inside* the batch: the last rows of
+each drawn batch give way to the first rows again, every sharp one freshly blurred (the recipe's own
+blur kernels), and the first rows are kept as drawn (no fresh blur); the rows between get the usual
+fresh blur. The step costs what a plain step costs; with the twins' share at one half (every row in a
+pair) a step reads half as many distinct images, each twice (as repeated augmentation does); a
+smaller share keeps more. The share of the sharp images freshly blurred stays one half either way.
 Both halves get the class loss; the divergence ties each pair's answers together. It compares the
 answers the class loss scores (logits plus the sampled prior's offset, `LogitAdjustedLoss.adjusted`):
 on the raw logits of a Balanced-Softmax model, one constant lift of the rare classes makes every
@@ -27,29 +28,45 @@ from features import FeatureConfig
 from train.batches import SplitArrays, blur_augment, concat_splits
 
 
+def twin_count(n: int, share: float) -> int:
+    """How many of a batch's n rows are twins: `share` of them, at most half, at least one pair."""
+    if not 0.0 < share <= 0.5:
+        raise ValueError(f"the twins' share of a batch must lie in (0, 0.5]; got {share}")
+    if n < 2:
+        raise ValueError(f"twin views need a batch of at least 2 images; got {n}")
+    return min(n // 2, max(1, round(share * n)))
+
+
 def twin_views(batch: SplitArrays, rng: np.random.Generator, config: FeatureConfig, kinds: tuple[str, ...],
-               ranges: dict | None, kernels: str) -> SplitArrays:
-    """The first half of `batch` as drawn, then the same images with every sharp one freshly blurred.
+               ranges: dict | None, kernels: str, share: float = 0.5, blur_fraction: float = 0.5) -> SplitArrays:
+    """The batch with its last k rows (k = `share` of it) given way to freshly blurred twins of its first k.
 
-    Row i and row i + len // 2 are one image's two views; an odd last row is dropped. Images stored
-    blurred are repeated unchanged (their twins still differ by the later shift and flip)."""
-    half = len(batch) // 2
-    if half < 1:
-        raise ValueError(f"twin views need a batch of at least 2 images; got {len(batch)}")
-    anchors = batch.take(np.arange(half))
-    blurred = blur_augment(anchors, rng, 1.0, config, kinds, ranges, kernels=kernels)
-    return concat_splits([anchors, blurred])
+    Rows [0, k) are drawn images kept as they are (the anchors); rows [k, n - k) are drawn images with
+    the recipe's fresh blur (`blur_fraction` of their sharp ones); rows [n - k, n) are the anchors
+    again, every sharp one freshly blurred. Row i and row n - k + i are one image's two views. With
+    `blur_fraction` 0.5 the freshly blurred share of the sharp images is one half whatever k is, as
+    without twins; a smaller `share` keeps more distinct images per step. Images stored blurred are
+    repeated unchanged (their twins still differ by the later shift and flip)."""
+    n = len(batch)
+    k = twin_count(n, share)
+    anchors = batch.take(np.arange(k))
+    drawn = blur_augment(batch.take(np.arange(k, n - k)), rng, blur_fraction, config, kinds, ranges, kernels=kernels)
+    twins = blur_augment(anchors, rng, 1.0, config, kinds, ranges, kernels=kernels)
+    return concat_splits([anchors, drawn, twins])
 
 
-def twin_divergence(logits: torch.Tensor) -> torch.Tensor:
-    """Mean Jensen-Shannon divergence (nats) between the class distributions of rows i and i + N/2.
+def twin_divergence(logits: torch.Tensor, pairs: int | None = None) -> torch.Tensor:
+    """Mean Jensen-Shannon divergence (nats) between the class distributions of rows i and N - pairs + i.
 
-    Symmetric, zero when the twins agree, at most ln 2; the mixture is clamped as AugMix clamps it,
-    so a confident pair never takes the log of zero."""
-    half = len(logits) // 2
-    if half < 1 or len(logits) != 2 * half:
-        raise ValueError(f"twin logits come in pairs (an even count >= 2); got {len(logits)}")
-    first, second = F.softmax(logits[:half], dim=1), F.softmax(logits[half:], dim=1)
+    `pairs` defaults to N / 2 (every row is in a pair). Symmetric, zero when the twins agree, at most
+    ln 2; the mixture is clamped as AugMix clamps it, so a confident pair never takes the log of zero."""
+    n = len(logits)
+    if pairs is None:
+        if n % 2:
+            raise ValueError(f"without a pair count, twin logits come in pairs (an even count); got {n}")
+        pairs = n // 2
+    if not 1 <= pairs <= n // 2:
+        raise ValueError(f"twin pairs must number 1..{n // 2} for {n} rows; got {pairs}")
+    first, second = F.softmax(logits[:pairs], dim=1), F.softmax(logits[n - pairs:], dim=1)
     log_mixture = torch.clamp((first + second) / 2, 1e-7, 1.0).log()
     return (F.kl_div(log_mixture, first, reduction="batchmean") + F.kl_div(log_mixture, second, reduction="batchmean")) / 2
-

@@ -44,7 +44,7 @@ from train import distributed, resume
 from train.batches import SplitArrays, augment, blur_augment, geometry_augment, noise_augment
 from train.head_stage import head_settings, retrain_head
 from train.blur_task_settings import blur_task_input_size, with_blur_task
-from train.consistency import twin_divergence, twin_views
+from train.consistency import twin_count, twin_divergence, twin_views
 from train.data.dataset_dir import read_dataset
 from train.ema import WeightAverage
 from train.feature_cache import cached_features
@@ -407,8 +407,9 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
         batch = geometry_augment(batch, rng, config.geometry_augment, model_cfg.features_config())
     twins = config.consistency > 0 and len(batch) >= 2
     if twins:  # each image and its freshly blurred twin: the fresh blurs of this step
+        pairs = twin_count(len(batch), config.consistency_share)
         batch = twin_views(batch, rng, model_cfg.features_config(), ctx.data.blur.kinds, ctx.data.blur.ranges,
-                           config.blur_kernels)
+                           config.blur_kernels, config.consistency_share, config.blur_augment)
     elif config.blur_augment > 0:
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
                              ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),
@@ -431,7 +432,7 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
             # Compared as the class loss scores them (prior offset added): on the raw logits a constant
             # lift of the rare classes made every answer alike and the divergence vanished while the
             # loss still fitted through the offset (val balanced accuracy 0.71 after 4 epochs).
-            loss = loss + config.consistency * twin_divergence(criterion.adjusted(out["logits"].float()))
+            loss = loss + config.consistency * twin_divergence(criterion.adjusted(out["logits"].float()), pairs)
         if config.blur_loss_weight > 0:
             loss = loss + config.blur_loss_weight * F.binary_cross_entropy_with_logits(out["blur_logit"].float(), blurred)
     ctx.optimizer.zero_grad(set_to_none=True)

@@ -72,6 +72,9 @@ class TrainConfig:
     # at 12 (AugMix's weight) it lost 3.1 points of dev balanced accuracy over 3 seeds and lifted only the
     # strongest blur (docs/RESULTS.md, "A blurred twin in the batch").
     consistency: float = 0.0
+    # Share of each batch that are blurred twins when `consistency` > 0, in (0, 0.5]: 0.5 pairs every row
+    # (half the distinct images per step), 0.25 keeps three quarters of the batch distinct.
+    consistency_share: float = 0.5
     # Mixup / CutMix between the images of a batch (train.mixing), for look-alike classes: "none",
     # "mixup" or "cutmix"; each batch is mixed with probability mix_prob, shares drawn from
     # Beta(mix_alpha, mix_alpha). Off: on dev over 3 seeds CutMix lost 0.8 points of balanced accuracy
@@ -186,6 +189,8 @@ class TrainConfig:
         check_mix(self.mix, self.mix_alpha, self.mix_prob)
         if self.consistency < 0:
             raise ValueError(f"consistency must be >= 0 (the divergence's weight; 0 = off); got {self.consistency}")
+        if not 0.0 < self.consistency_share <= 0.5:
+            raise ValueError(f"consistency_share must lie in (0, 0.5] (the twins' share of a batch); got {self.consistency_share}")
         if self.consistency > 0 and self.mix != "none":
             raise ValueError("consistency pairs an image with its blurred twin; mixing would pair it with another image: "
                              f"use one of them (consistency={self.consistency}, mix={self.mix!r})")

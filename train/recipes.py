@@ -70,7 +70,8 @@ class TrainConfig:
     # half the same images freshly blurred, and this weight times the Jensen-Shannon divergence between
     # each pair's class distributions added to the loss (AugMix-style, at a plain step's cost). 0 = off:
     # at 12 (AugMix's weight) it lost 3.1 points of dev balanced accuracy over 3 seeds and lifted only the
-    # strongest blur (docs/RESULTS.md, "A blurred twin in the batch").
+    # strongest blur; at 2 it kept accuracy within noise and lifted the blur suites by less than noise
+    # (docs/RESULTS.md, "A blurred twin in the batch").
     consistency: float = 0.0
     # Share of each batch that are blurred twins when `consistency` > 0, in (0, 0.5]: 0.5 pairs every row
     # (half the distinct images per step), 0.25 keeps three quarters of the batch distinct.

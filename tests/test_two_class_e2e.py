@@ -51,3 +51,16 @@ def test_blur_task_on_squares_too_small_for_its_evidence_is_refused_before_train
     # refused run left only its log there, so no --force is needed).
     assert main(["train", "--data", str(data), "--out", str(run), "--recipe", "blur-task", "--blur-evidence-set", "basic",
                  "--epochs", "1", "--no-progress"]) == 0
+
+
+def test_consistency_twins_are_refused_on_a_blurred_vs_clear_dataset(tmp_path, capsys):
+    # A blurred twin of an Undistorted photo is a Blurred photo: asking both for one answer is wrong.
+    write_two_class_folder(tmp_path / "photos", count=12, size=48, sigma=2.0, seed=1)
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(data), "--image-size", "48",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--out", str(run), "--recipe", "blur-task", "--blur-evidence-set", "basic",
+                 "--consistency", "2", "--no-progress"]) == 2
+    assert "blurring changes the class" in capsys.readouterr().err
+    assert not (run / "model.json").exists()

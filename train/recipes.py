@@ -66,9 +66,10 @@ class TrainConfig:
     # did not lift the blur suites on dev over 3 seeds and cost 1.1 points of blurred accuracy
     # (docs/RESULTS.md, "Small rotations and rescales").
     geometry_augment: float = 0.0
-    # Weight of the consistency objective (train.consistency): half of each batch as drawn, the other
-    # half the same images freshly blurred, and this weight times the Jensen-Shannon divergence between
-    # each pair's class distributions added to the loss (AugMix-style, at a plain step's cost). 0 = off:
+    # Weight of the consistency objective (train.consistency): rows of each batch paired with freshly
+    # blurred twins of themselves (their share: consistency_share), and this weight times the
+    # Jensen-Shannon divergence between each pair's answers added to the loss (AugMix-style, at a plain
+    # step's cost). 0 = off:
     # at 12 (AugMix's weight) it lost 3.1 points of dev balanced accuracy over 3 seeds and lifted only the
     # strongest blur; at 2 it kept accuracy within noise and lifted the blur suites by less than noise
     # (docs/RESULTS.md, "A blurred twin in the batch").

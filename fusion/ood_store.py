@@ -133,8 +133,7 @@ class _Viewed(Sequence):
 
 
 def _fit_familiar_view(predictor, settings: dict, raw_scores: np.ndarray, train_images, train_labels, val_images,
-                       keep: float, max_train: int, seed: int, progress: bool,
-                       lowpass: float = VIEW_LOWPASS) -> dict[str, OODStats]:
+                       keep: float, max_train: int, seed: int, progress: bool, lowpass: float) -> dict[str, OODStats]:
     """Statistics of the low-passed view (`fusion.familiar_view`), its standardisation and offset on
     val, and the threshold of the combined score; writes settings["view"] and settings["threshold"]."""
     view = {"lowpass": lowpass, "grey": is_grey(train_images)}

@@ -21,6 +21,16 @@ def write_two_class_folder(root, count: int, size: int, sigma: float, seed: int,
         Image.fromarray(cv2.GaussianBlur(sharp, (0, 0), sigma)).save(root / "Blurred" / f"{i}{blurred_suffix}")
 
 
+def two_class_dataset(tmp_path, size: int):
+    """A dozen blurred and a dozen clear squares of `size` px built into a dataset dir by `blurfuse data`;
+    returns (dataset dir, run dir to train into)."""
+    write_two_class_folder(tmp_path / "photos", count=12, size=size, sigma=2.0, seed=1)
+    data = tmp_path / "data"
+    assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(data), "--image-size",
+                 str(size), "--no-progress"]) == 0
+    return data, tmp_path / "run"
+
+
 def test_blurred_vs_undistorted_folder_trains_and_predicts_both_probabilities(tmp_path, capsys):
     write_two_class_folder(tmp_path / "photos", count=24, size=40, sigma=2.5, seed=0, blurred_suffix=".jpg")
     data, run = tmp_path / "data", tmp_path / "run"
@@ -38,10 +48,7 @@ def test_blurred_vs_undistorted_folder_trains_and_predicts_both_probabilities(tm
 
 
 def test_blur_task_on_squares_too_small_for_its_evidence_is_refused_before_training(tmp_path, capsys):
-    write_two_class_folder(tmp_path / "photos", count=12, size=24, sigma=2.0, seed=1)
-    data, run = tmp_path / "data", tmp_path / "run"
-    assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(data), "--image-size", "24",
-                 "--no-progress"]) == 0
+    data, run = two_class_dataset(tmp_path, size=24)
     capsys.readouterr()
     assert main(["train", "--data", str(data), "--out", str(run), "--recipe", "blur-task", "--no-progress"]) == 2
     error = capsys.readouterr().err
@@ -55,10 +62,7 @@ def test_blur_task_on_squares_too_small_for_its_evidence_is_refused_before_train
 
 def test_consistency_twins_are_refused_on_a_blurred_vs_clear_dataset(tmp_path, capsys):
     # A blurred twin of an Undistorted photo is a Blurred photo: asking both for one answer is wrong.
-    write_two_class_folder(tmp_path / "photos", count=12, size=48, sigma=2.0, seed=1)
-    data, run = tmp_path / "data", tmp_path / "run"
-    assert main(["data", "--dataset", "folder", "--folder", str(tmp_path / "photos"), "--out", str(data), "--image-size", "48",
-                 "--no-progress"]) == 0
+    data, run = two_class_dataset(tmp_path, size=48)
     capsys.readouterr()
     assert main(["train", "--data", str(data), "--out", str(run), "--recipe", "blur-task", "--blur-evidence-set", "basic",
                  "--consistency", "2", "--no-progress"]) == 2

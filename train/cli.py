@@ -53,9 +53,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--rebalance-from-epoch", type=int, help="first epoch drawn by the class-balanced sampler (earlier: natural)")
     parser.add_argument("--logit-adjust-tau", type=float, help="logit adjustment strength (0 = plain CE)")
     parser.add_argument("--blur-loss-weight", type=float, help="weight of the auxiliary blurred/sharp loss")
-    parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
-    parser.add_argument("--noise-augment", type=float, help="share of training images given white sensor noise (labels kept)")
-    parser.add_argument("--noise-sigma", type=float, help="largest sensor-noise sigma of --noise-augment, gray levels")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--samples-per-epoch", type=int, help="images drawn per epoch (the budget is epochs x this)")
     parser.add_argument("--batch-size", type=int)
@@ -70,19 +67,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "statistics + energy, energy for models without the image branch; none skips it)")
     parser.add_argument("--blur-evidence-set", choices=sorted(EVIDENCE_SETS),
                         help="blur evidence of a blurred-vs-clear dataset's blur branch (default cepstral)")
-    parser.add_argument("--blur-kernels", choices=BLUR_KERNEL_MODES,
-                        help="training blur: classic (Gaussian, motion, defocus), psf (randomised point-spread functions) "
-                             "or mixed (each fresh blur one or the other)")
-    parser.add_argument("--geometry-augment", type=float,
-                        help="share of each batch rotated (up to 10 degrees) and rescaled (+-10 %%) before the blurs (0 = off)")
-    parser.add_argument("--consistency", type=float,
-                        help="weight of the divergence between each image and its freshly blurred twin in the batch (0 = off)")
-    parser.add_argument("--consistency-share", type=float,
-                        help="share of each batch that are blurred twins with --consistency, in (0, 0.5] (default 0.5)")
-    parser.add_argument("--mix", choices=MIX_MODES,
-                        help="mix pairs of training images and their labels: mixup, cutmix or none (train.mixing)")
-    parser.add_argument("--mix-alpha", type=float, help="Beta(alpha, alpha) draws the share each mixed image keeps")
-    parser.add_argument("--mix-prob", type=float, help="probability that a batch is mixed")
+    _add_augmentation_options(parser)
     parser.add_argument("--head-retrain", choices=HEAD_METHODS,
                         help="last stage: the classifier re-trained with class-balanced sampling on frozen branches (none = off)")
     parser.add_argument("--head-views", type=int, help="embedding passes over the training images for the head stage")
@@ -97,6 +82,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="replace an existing run in --out")
     parser.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _add_augmentation_options(parser: argparse.ArgumentParser) -> None:
+    """What each training batch is made of: fresh blurs, noise, pose, blurred twins, mixing."""
+    parser.add_argument("--blur-augment", type=float, help="share of sharp training images blurred afresh in each batch")
+    parser.add_argument("--noise-augment", type=float, help="share of training images given white sensor noise (labels kept)")
+    parser.add_argument("--noise-sigma", type=float, help="largest sensor-noise sigma of --noise-augment, gray levels")
+    parser.add_argument("--blur-kernels", choices=BLUR_KERNEL_MODES,
+                        help="training blur: classic (Gaussian, motion, defocus), psf (randomised point-spread functions) "
+                             "or mixed (each fresh blur one or the other)")
+    parser.add_argument("--geometry-augment", type=float,
+                        help="share of each batch rotated (up to 10 degrees) and rescaled (+-10 %%) before the blurs (0 = off)")
+    parser.add_argument("--consistency", type=float,
+                        help="weight of the divergence between each image and its freshly blurred twin in the batch (0 = off)")
+    parser.add_argument("--consistency-share", type=float,
+                        help="share of each batch that are blurred twins with --consistency, in (0, 0.5] (default 0.5)")
+    parser.add_argument("--mix", choices=MIX_MODES,
+                        help="mix pairs of training images and their labels: mixup, cutmix or none (train.mixing)")
+    parser.add_argument("--mix-alpha", type=float, help="Beta(alpha, alpha) draws the share each mixed image keeps")
+    parser.add_argument("--mix-prob", type=float, help="probability that a batch is mixed")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -28,10 +28,15 @@ from features import FeatureConfig
 from train.batches import SplitArrays, blur_augment, concat_splits
 
 
+def check_share(share: float) -> None:
+    """Raise ValueError unless `share` (the twins' share of a batch) lies in (0, 0.5]: TrainConfig.validate calls this."""
+    if not 0.0 < share <= 0.5:
+        raise ValueError(f"consistency_share must lie in (0, 0.5] (the twins' share of a batch); got {share}")
+
+
 def twin_count(n: int, share: float) -> int:
     """How many of a batch's n rows are twins: `share` of them, at most half, at least one pair."""
-    if not 0.0 < share <= 0.5:
-        raise ValueError(f"the twins' share of a batch must lie in (0, 0.5]; got {share}")
+    check_share(share)
     if n < 2:
         raise ValueError(f"twin views need a batch of at least 2 images; got {n}")
     return min(n // 2, max(1, round(share * n)))

@@ -20,6 +20,7 @@ from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 from train.head_retrain import HEAD_METHODS
+from train.consistency import check_share
 from train.mixing import check_mix
 from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHOICES
 
@@ -69,10 +70,9 @@ class TrainConfig:
     # Weight of the consistency objective (train.consistency): rows of each batch paired with freshly
     # blurred twins of themselves (their share: consistency_share), and this weight times the
     # Jensen-Shannon divergence between each pair's answers added to the loss (AugMix-style, at a plain
-    # step's cost). 0 = off:
-    # at 12 (AugMix's weight) it lost 3.1 points of dev balanced accuracy over 3 seeds and lifted only the
-    # strongest blur; at 2 it kept accuracy within noise and lifted the blur suites by less than noise
-    # (docs/RESULTS.md, "A blurred twin in the batch").
+    # step's cost). 0 = off: at 12 (AugMix's weight) it lost 3.1 points of dev balanced accuracy over 3
+    # seeds and lifted only the strongest blur; at 2 it kept accuracy within noise and lifted the blur
+    # suites by less than noise (docs/RESULTS.md, "A blurred twin in the batch").
     consistency: float = 0.0
     # Share of each batch that are blurred twins when `consistency` > 0, in (0, 0.5]: 0.5 pairs every row
     # (half the distinct images per step), 0.25 keeps three quarters of the batch distinct.
@@ -191,8 +191,7 @@ class TrainConfig:
         check_mix(self.mix, self.mix_alpha, self.mix_prob)
         if self.consistency < 0:
             raise ValueError(f"consistency must be >= 0 (the divergence's weight; 0 = off); got {self.consistency}")
-        if not 0.0 < self.consistency_share <= 0.5:
-            raise ValueError(f"consistency_share must lie in (0, 0.5] (the twins' share of a batch); got {self.consistency_share}")
+        check_share(self.consistency_share)
         if self.consistency > 0 and self.mix != "none":
             raise ValueError("consistency pairs an image with its blurred twin; mixing would pair it with another image: "
                              f"use one of them (consistency={self.consistency}, mix={self.mix!r})")

@@ -72,6 +72,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="last stage: the classifier re-trained with class-balanced sampling on frozen branches (none = off)")
     parser.add_argument("--head-views", type=int, help="embedding passes over the training images for the head stage")
     parser.add_argument("--head-epochs", type=int, help="passes' worth of class-balanced draws in the head stage")
+    parser.add_argument("--head-prior-shift", type=float, metavar="TAU",
+                        help="after the head stage, move its bias toward the rare classes by TAU x their log-rarity (0 = off)")
     parser.add_argument("--ood-blur-views", action=argparse.BooleanOptionalAction, default=None,
                         help="fit the unfamiliar-image score on blurred views of val too, so blur alone does not look unfamiliar")
     parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=None,

@@ -5,6 +5,9 @@ branches with class-balanced draws (`train.head_stage`), then refits the tempera
 unfamiliar-image score (they read the new logits) and records the method in OUT's
 train_config.json and model.json. Comparing methods this way keeps everything but the head
 identical, so the comparison is paired by construction.
+
+`--method keep` leaves the run's classifier as it is and only applies `--prior-shift`
+(`train.prior_shift`): the shift measured on the very head a run already has.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from features.arg_types import absolute_path, positive_int
 from train.head_retrain import HEAD_METHODS
 
+KEEP = "keep"  # --method keep: the run's classifier stays; only the prior shift is applied
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -26,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "equally often, refit the temperature and the unfamiliar-image score.")
     parser.add_argument("--model", type=absolute_path, required=True, metavar="RUN", help="a finished training run dir")
     parser.add_argument("--out", type=absolute_path, required=True, help="the new run dir")
-    parser.add_argument("--method", choices=[m for m in HEAD_METHODS if m != "none"], default="crt")
+    parser.add_argument("--method", choices=[*(m for m in HEAD_METHODS if m != "none"), KEEP], default="crt",
+                        help="how to re-train the classifier; keep: leave it and only apply --prior-shift (default: %(default)s)")
+    parser.add_argument("--prior-shift", type=float, default=0.0, metavar="TAU",
+                        help="then move the classifier bias toward the rare classes by TAU x their log-rarity (default: 0)")
     parser.add_argument("--data", type=absolute_path, default=None, help="dataset dir (default: the one RUN was trained on)")
     parser.add_argument("--views", type=positive_int, default=2, help="embedding passes over the training images")
     parser.add_argument("--epochs", type=positive_int, default=10, help="passes' worth of class-balanced draws")
@@ -38,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = retrain_run(args.model, args.out, args.method, data=args.data, views=args.views, epochs=args.epochs,
-                         device=args.device, force=args.force, progress=not args.no_progress)
+                         device=args.device, force=args.force, progress=not args.no_progress, prior_shift=args.prior_shift)
+    if args.method == KEEP:
+        print(f"{args.out}: classifier kept, bias shifted by tau {args.prior_shift:g}; temperature and unfamiliar score refitted")
+        return 0
     print(f"{args.out}: classifier re-trained ({args.method}); val balanced accuracy "
           f"{result['val_balanced_acc_before']:.4f} -> {result['val_balanced_acc_after']:.4f}, rare recall "
           f"{result['val_rare_recall_before']:.3f} -> {result['val_rare_recall_after']:.3f}")
@@ -46,11 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def retrain_run(model: Path, out: Path, method: str, data: Path | None = None, views: int = 2, epochs: int = 10,
-                device: str = "auto", force: bool = False, progress: bool = True) -> dict:
-    """Copy the finished run `model` to `out` with its classifier re-trained per `method`; returns the record."""
+                device: str = "auto", force: bool = False, progress: bool = True, prior_shift: float = 0.0) -> dict:
+    """Copy the finished run `model` to `out` with its classifier re-trained per `method` (or kept,
+    `method="keep"`) and its bias shifted by `prior_shift`; returns the head record."""
     from features.atomic import atomic_directory, atomic_write_json
     from train.fit import fit_run_temperature_and_ood, load_data, pick_device
-    from train.head_stage import head_settings, retrain_head
+    from train.head_stage import head_settings, retrain_head, shift_head
     from train.recipes import TrainConfig
 
     model, out = Path(model), Path(out)
@@ -59,16 +71,24 @@ def retrain_run(model: Path, out: Path, method: str, data: Path | None = None, v
         raise FileNotFoundError(f"{model} is not a finished training run (no train_config.json / RUN_COMPLETE.json)")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     saved = {k: v for k, v in json.loads(config_path.read_text()).items() if k in known}
-    if saved.get("head_retrain", "none") != "none":
+    keep = method == KEEP
+    if keep and saved.get("head_prior_shift"):
+        raise ValueError(f"{model} already shifted its classifier (tau {saved['head_prior_shift']}); start from a run without")
+    if not keep and saved.get("head_retrain", "none") != "none":
         raise ValueError(f"{model} already re-trained its classifier ({saved['head_retrain']}); start from a run without")
-    config = TrainConfig(**{**saved, "data": str(data or saved["data"]), "out": str(out), "head_retrain": method,
-                            "head_views": views, "head_epochs": epochs, "progress": progress})
+    head = {"head_prior_shift": prior_shift, "progress": progress}
+    if not keep:
+        head.update(head_retrain=method, head_views=views, head_epochs=epochs)
+    config = TrainConfig(**{**saved, "data": str(data or saved["data"]), "out": str(out), **head})
     config.validate()
     torch_device = pick_device(device)
     loaded = load_data(config, progress)
     with atomic_directory(out, force=force) as tmp:
         shutil.copytree(model, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("resume", "report", "ranks"))
-        result = retrain_head(tmp, loaded.train, loaded.val, head_settings(config), torch_device, loaded.blur, progress)
+        if keep:
+            result = shift_head(tmp, loaded.train.labels, prior_shift, torch_device) if prior_shift else {}
+        else:
+            result = retrain_head(tmp, loaded.train, loaded.val, head_settings(config), torch_device, loaded.blur, progress)
         fit_run_temperature_and_ood(tmp, loaded, config, torch_device)
         atomic_write_json(tmp / "train_config.json", dataclasses.asdict(config))
     return result

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.prior_shift import check_prior_shift
+
 HEAD_METHODS = ("none", "crt", "lws", "tau_norm")
 TAU_GRID = tuple(round(0.1 * k, 1) for k in range(0, 21))  # 0 (unchanged) .. 2
 
@@ -37,8 +39,10 @@ class HeadSettings:
     lr: float = 0.01
     weight_decay: float = 5e-4
     seed: int = 0
+    prior_shift: float = 0.0  # the re-trained bias moved toward the rare classes afterwards (train.prior_shift)
 
     def validate(self) -> None:
+        check_prior_shift(self.prior_shift)
         if self.method not in HEAD_METHODS:
             raise ValueError(f"head_retrain must be one of {HEAD_METHODS}; got {self.method!r}")
         for name in ("views", "epochs", "batch_size"):

@@ -23,6 +23,7 @@ from fusion.defaults import DEFAULT_BATCH_SIZE
 from fusion.preprocess import model_inputs
 from train.batches import SplitArrays, augment, blur_augment
 from train.head_retrain import HeadSettings, retrain_classifier
+from train.prior_shift import prior_bias, shift_classifier
 
 log = logging.getLogger("blurfuse.train")
 EMBED_BATCH = DEFAULT_BATCH_SIZE  # larger batches ran slower per image on the CPU (fusion.defaults)
@@ -64,14 +65,42 @@ def retrain_head(run_dir: Path, train: SplitArrays, val: SplitArrays, settings: 
     val_embeddings, _ = embed(model, val, cfg, device)
     before = model.classifier.cpu()
     layer, result = retrain_classifier(before, train_embeddings, (val_embeddings, val.labels), settings)
+    if settings.prior_shift:
+        layer, shift = _shifted(layer, train.labels, settings.prior_shift)
+        result.update(shift)
     result.update(_val_figures(before, layer, val_embeddings, val.labels, cfg.groups))
     model.classifier = layer.to(device)
     cfg = dataclasses.replace(cfg, recipe={**cfg.recipe, "head_retrain_result": result})
     save_checkpoint(run_dir, model, cfg)
-    log.info("classifier re-trained with class-balanced sampling (%s, %d embeddings): val balanced acc %.4f -> %.4f, "
-             "rare recall %.3f -> %.3f", settings.method, result["train_embeddings"], result["val_balanced_acc_before"],
-             result["val_balanced_acc_after"], result["val_rare_recall_before"], result["val_rare_recall_after"])
+    log.info("classifier re-trained with class-balanced sampling (%s, %d embeddings%s): val balanced acc %.4f -> %.4f, "
+             "rare recall %.3f -> %.3f", settings.method, result["train_embeddings"],
+             f", bias shifted toward the rare classes by tau {settings.prior_shift:g}" if settings.prior_shift else "",
+             result["val_balanced_acc_before"], result["val_balanced_acc_after"], result["val_rare_recall_before"],
+             result["val_rare_recall_after"])
     return result
+
+
+def _shifted(layer: torch.nn.Linear, train_labels: np.ndarray, tau: float) -> tuple[torch.nn.Linear, dict]:
+    """The classifier with its bias moved toward the rare classes (`train.prior_shift`), and the record."""
+    bias = prior_bias(train_labels, layer.out_features, tau)
+    return shift_classifier(layer, bias), {"prior_shift": float(tau), "prior_shift_bias": [float(b) for b in bias]}
+
+
+def shift_head(run_dir: Path, train_labels: np.ndarray, tau: float, device: torch.device) -> dict:
+    """Move the classifier bias of the checkpoint in `run_dir` toward the rare classes, in place, on
+    top of whatever head it has; returns the updated head record. A run already shifted is refused:
+    two shifts would hide what the head was."""
+    model, cfg = load_checkpoint(run_dir, device=device)
+    record = dict(cfg.recipe.get("head_retrain_result") or {})
+    if record.get("prior_shift"):
+        raise ValueError(f"{run_dir} already shifted its classifier (tau {record['prior_shift']}); start from a run without")
+    layer, shift = _shifted(model.classifier.cpu(), train_labels, tau)
+    model.classifier = layer.to(device)
+    record.update(shift)
+    cfg = dataclasses.replace(cfg, recipe={**cfg.recipe, "head_retrain_result": record})
+    save_checkpoint(run_dir, model, cfg)
+    log.info("classifier bias shifted toward the rare classes by tau %g", tau)
+    return record
 
 
 def _val_figures(before: torch.nn.Module, after: torch.nn.Module, embeddings: torch.Tensor, labels: np.ndarray,
@@ -91,4 +120,5 @@ def _val_figures(before: torch.nn.Module, after: torch.nn.Module, embeddings: to
 
 def head_settings(config: Any) -> HeadSettings:
     """The head stage's settings from a `TrainConfig` (its head_* fields and seed)."""
-    return HeadSettings(method=config.head_retrain, views=config.head_views, epochs=config.head_epochs, seed=config.seed)
+    return HeadSettings(method=config.head_retrain, views=config.head_views, epochs=config.head_epochs, seed=config.seed,
+                        prior_shift=config.head_prior_shift)

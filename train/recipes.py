@@ -20,6 +20,7 @@ from features.frequency import EVIDENCE_SETS
 from fusion.config import OOD_METHODS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 from train.head_retrain import HEAD_METHODS
+from train.prior_shift import check_prior_shift
 from train.consistency import check_share
 from train.mixing import check_mix
 from fusion.defaults import DEFAULT_BACKBONE, DEFAULT_PRETRAINED, PRETRAINED_CHOICES
@@ -143,6 +144,9 @@ class TrainConfig:
     head_retrain: str = "lws"
     head_views: int = 2
     head_epochs: int = 10
+    # After the head stage, its bias moved toward the rare classes by this share of their log-rarity
+    # (train.prior_shift): 0 leaves the class-balanced head as it is.
+    head_prior_shift: float = 0.0
     seed: int = 0
     device: str = "auto"
     resume: bool = False
@@ -199,6 +203,9 @@ class TrainConfig:
             raise ValueError(f"head_retrain must be one of {HEAD_METHODS}; got {self.head_retrain!r}")
         if self.head_views < 1 or self.head_epochs < 1:
             raise ValueError(f"head_views and head_epochs must be >= 1; got {self.head_views}, {self.head_epochs}")
+        check_prior_shift(self.head_prior_shift)
+        if self.head_prior_shift and self.head_retrain == "none":
+            raise ValueError("head_prior_shift moves the re-trained classifier's bias; it needs head_retrain other than none")
         if self.pretrained not in PRETRAINED_MODES:
             raise ValueError(f"pretrained must be offline, hub, none or file; got {self.pretrained!r}")
 

@@ -57,3 +57,15 @@ def test_the_head_stage_blur_kernels_and_blur_view_ood_fit_are_command_line_opti
     assert (chosen.head_retrain, chosen.head_views, chosen.blur_kernels, chosen.ood_blur_views) == ("crt", 3, "psf", False)
     with pytest.raises(SystemExit):
         get_args_parser().parse_args([*base, "--head-retrain", "mixup"])
+
+
+def test_the_default_shifts_its_class_balanced_head_and_turning_the_head_off_turns_the_shift_off(tmp_path):
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    default = config_from_args(get_args_parser().parse_args(base))
+    assert default.head_retrain == "lws" and default.head_prior_shift == 0.1
+    no_head = config_from_args(get_args_parser().parse_args([*base, "--head-retrain", "none"]))
+    assert no_head.head_prior_shift == 0.0
+    stronger = config_from_args(get_args_parser().parse_args([*base, "--head-prior-shift", "0.3"]))
+    assert stronger.head_prior_shift == 0.3
+    with pytest.raises(ValueError, match="needs head_retrain"):  # asked for explicitly: refused, not dropped
+        config_from_args(get_args_parser().parse_args([*base, "--head-retrain", "none", "--head-prior-shift", "0.3"])).validate()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from features.arg_types import absolute_path, positive_int
 from train.head_retrain import HEAD_METHODS
+from train.recipes import TrainConfig
 
 KEEP = "keep"  # --method keep: the run's classifier stays; only the prior shift is applied
 
@@ -33,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=absolute_path, required=True, help="the new run dir")
     parser.add_argument("--method", choices=[*(m for m in HEAD_METHODS if m != "none"), KEEP], default="crt",
                         help="how to re-train the classifier; keep: leave it and only apply --prior-shift (default: %(default)s)")
-    parser.add_argument("--prior-shift", type=float, default=0.0, metavar="TAU",
-                        help="then move the classifier bias toward the rare classes by TAU x their log-rarity (default: 0)")
+    parser.add_argument("--prior-shift", type=float, default=TrainConfig.head_prior_shift, metavar="TAU",
+                        help="then move the classifier bias toward the rare classes by TAU x their log-rarity "
+                        "(default: the default recipe's, %(default)s; 0 = off)")
     parser.add_argument("--data", type=absolute_path, default=None, help="dataset dir (default: the one RUN was trained on)")
     parser.add_argument("--views", type=positive_int, default=2, help="embedding passes over the training images")
     parser.add_argument("--epochs", type=positive_int, default=10, help="passes' worth of class-balanced draws")
@@ -63,7 +65,6 @@ def retrain_run(model: Path, out: Path, method: str, data: Path | None = None, v
     from features.atomic import atomic_directory, atomic_write_json
     from train.fit import fit_run_temperature_and_ood, load_data, pick_device
     from train.head_stage import head_settings, retrain_head, shift_head
-    from train.recipes import TrainConfig
 
     model, out = Path(model), Path(out)
     config_path = model / "train_config.json"

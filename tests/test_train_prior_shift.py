@@ -77,7 +77,8 @@ def test_retrain_head_keep_shifts_a_finished_run_and_refuses_a_second_shift(tiny
     from train.recipes import recipe_config
 
     run = train_model(recipe_config("smoke", data=str(tiny_dataset.root), out=str(tmp_path / "run"), progress=False,
-                                    epochs=1, samples_per_epoch=256, head_retrain="lws", head_epochs=1))
+                                    epochs=1, samples_per_epoch=256, head_retrain="lws", head_epochs=1,
+                                    head_prior_shift=0.0))  # an LWS head as the default had it before the shift
     shifted = tmp_path / "shifted"
     assert main(["retrain-head", "--model", str(run), "--out", str(shifted), "--method", "keep",
                  "--prior-shift", "0.4", "--no-progress"]) == 0

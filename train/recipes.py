@@ -227,6 +227,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "sampler": "sqrt",
         "ema_decay": 0.0,
         "head_retrain": "none",  # the head stage has its own tests; a dozen-step run gains nothing from it
+        "head_prior_shift": 0.0,  # nor a shift of that head's bias
         "select": "balanced_acc",
         "passes": 0.0,
         "pretrained": "none",
@@ -249,6 +250,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "blur-task": {
         "branches": ("blur",),
         "head_retrain": "none",  # two classes drawn from balanced photo sets: nothing for a class-balanced head to fix
+        "head_prior_shift": 0.0,
         "ema_decay": 0.0,  # 192 steps: an average of them would still remember the initial weights
         "select": "balanced_acc",
         "input_size": 128,

@@ -49,7 +49,7 @@ def test_a_smaller_twin_share_keeps_more_distinct_images_and_half_the_sharp_ones
     batch, config = _batch(n, np.zeros(n, dtype=bool)), FeatureConfig()
     batch.labels[:] = np.arange(n)  # one label per drawn image, to count distinct images
     out = twin_views(batch, np.random.default_rng(3), config, ("gaussian", "motion", "defocus"), None, "classic",
-                     share=0.25, blur_fraction=0.5)
+                     pairs=twin_count(n, 0.25), blur_fraction=0.5)
     assert twin_count(n, 0.25) == 100 and len(out) == n and len(np.unique(out.labels)) == 300
     assert np.array_equal(out.labels[:100], out.labels[300:])  # row i and row n - k + i are one image
     assert np.array_equal(out.images[:100], batch.images[:100])  # anchors stay as drawn

@@ -42,18 +42,25 @@ def twin_count(n: int, share: float) -> int:
     return min(n // 2, max(1, round(share * n)))
 
 
+def _check_pairs(pairs: int, n: int) -> None:
+    if not 1 <= pairs <= n // 2:
+        raise ValueError(f"twin pairs must number 1..{n // 2} for {n} rows; got {pairs}")
+
+
 def twin_views(batch: SplitArrays, rng: np.random.Generator, config: FeatureConfig, kinds: tuple[str, ...],
-               ranges: dict | None, kernels: str, share: float = 0.5, blur_fraction: float = 0.5) -> SplitArrays:
-    """The batch with its last k rows (k = `share` of it) given way to freshly blurred twins of its first k.
+               ranges: dict | None, kernels: str, pairs: int | None = None, blur_fraction: float = 0.5) -> SplitArrays:
+    """The batch with its last k rows (k = `pairs`, from `twin_count`) given way to freshly blurred twins of its first k.
 
     Rows [0, k) are drawn images kept as they are (the anchors); rows [k, n - k) are drawn images with
     the recipe's fresh blur (`blur_fraction` of their sharp ones); rows [n - k, n) are the anchors
     again, every sharp one freshly blurred. Row i and row n - k + i are one image's two views. With
     `blur_fraction` 0.5 the freshly blurred share of the sharp images is one half whatever k is, as
-    without twins; a smaller `share` keeps more distinct images per step. Images stored blurred are
+    without twins; fewer pairs keep more distinct images per step. `pairs` None: every row in a pair
+    (k = n // 2). The caller passes the same k to `twin_divergence`. Images stored blurred are
     repeated unchanged (their twins still differ by the later shift and flip)."""
     n = len(batch)
-    k = twin_count(n, share)
+    k = twin_count(n, 0.5) if pairs is None else pairs
+    _check_pairs(k, n)
     anchors = batch.take(np.arange(k))
     drawn = blur_augment(batch.take(np.arange(k, n - k)), rng, blur_fraction, config, kinds, ranges, kernels=kernels)
     twins = blur_augment(anchors, rng, 1.0, config, kinds, ranges, kernels=kernels)
@@ -70,8 +77,7 @@ def twin_divergence(logits: torch.Tensor, pairs: int | None = None) -> torch.Ten
         if n % 2:
             raise ValueError(f"without a pair count, twin logits come in pairs (an even count); got {n}")
         pairs = n // 2
-    if not 1 <= pairs <= n // 2:
-        raise ValueError(f"twin pairs must number 1..{n // 2} for {n} rows; got {pairs}")
+    _check_pairs(pairs, n)
     first, second = F.softmax(logits[:pairs], dim=1), F.softmax(logits[n - pairs:], dim=1)
     log_mixture = torch.clamp((first + second) / 2, 1e-7, 1.0).log()
     return (F.kl_div(log_mixture, first, reduction="batchmean") + F.kl_div(log_mixture, second, reduction="batchmean")) / 2

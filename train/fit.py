@@ -409,7 +409,7 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     if twins:  # each image and its freshly blurred twin: the fresh blurs of this step
         pairs = twin_count(len(batch), config.consistency_share)
         batch = twin_views(batch, rng, model_cfg.features_config(), ctx.data.blur.kinds, ctx.data.blur.ranges,
-                           config.blur_kernels, config.consistency_share, config.blur_augment)
+                           config.blur_kernels, pairs, config.blur_augment)
     elif config.blur_augment > 0:
         batch = blur_augment(batch, rng, config.blur_augment, model_cfg.features_config(), ctx.data.blur.kinds,
                              ctx.data.blur.ranges, blurred_class=model_cfg.blur_task.get("blurred_class"),

@@ -37,9 +37,12 @@ def prior_bias(labels: np.ndarray, n_classes: int, tau: float) -> np.ndarray:
 
     Every class must occur in `labels`: a class with no training image has no prior to adjust for."""
     check_prior_shift(tau)
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
-    if counts.shape != (n_classes,) or np.any(counts == 0):
-        missing = [c for c in range(n_classes) if c >= len(counts) or counts[c] == 0]
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"training labels must lie in 0..{n_classes - 1}; got {labels.min()}..{labels.max()}")
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    if np.any(counts == 0):
+        missing = np.flatnonzero(counts == 0).tolist()
         raise ValueError(f"every class needs training images for a prior shift; none for classes {missing}")
     bias = -tau * np.log(counts / counts.sum())
     return bias - bias.mean()

@@ -31,14 +31,27 @@ FITS = {"blur-views": {"blur_views": True}, "familiar-view": {"familiar": True},
         "familiar-view+mixed-blur-views": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed"},
         # the same with a stronger second look (sigma 12 / 16 % of the shorter side instead of 8 %)
         **{f"familiar-view-{pct}+mixed-blur-views": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed",
-                                                     "view_lowpass": pct / 100} for pct in (12, 16)}}
+                                                     "view_lowpass": pct / 100} for pct in (12, 16)},
+        # camera views: half the copies re-framed too, both looks fitted on them, thresholds on sharp val images
+        "camera-views": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed", "views": "camera"},
+        # the same, re-framed closer only (never shrunk): FRAMING_SCALE (1.0, 1.5)
+        "camera-views-closer": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed", "views": "camera",
+                                "framing_scale": (1.0, 1.5)}}
 
 
-def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, **options):
+def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, framing_scale: tuple | None = None, **options):
     """A Predictor sharing the run's weights whose OOD score was fitted again with `options`
-    (`fit_ood`'s blur_views / familiar), not written to the run."""
+    (`fit_ood`'s blur_views / familiar), not written to the run; `framing_scale` replaces camera
+    views' scale range (`fusion.blur_views.FRAMING_SCALE`) for this fit only."""
+    from unittest import mock
+
+    import fusion.blur_views
     from fusion.ood_store import fit_ood
     from fusion.predictor import Predictor
+
+    if framing_scale is not None:
+        with mock.patch.object(fusion.blur_views, "FRAMING_SCALE", tuple(framing_scale)):
+            return refit(predictor, dataset, max_train, seed, **options)
 
     method = predictor.config.ood.get("method") or "stages"
     settings, stats = fit_ood(predictor, dataset.load_images("train", progress=False), dataset.labels("train"),
@@ -48,14 +61,16 @@ def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, **options):
     return Predictor(predictor.model, config, device=predictor.device, ood_stats=stats)
 
 
-def measure(predictor, dataset, n: int, sets: dict, test_images: int = 0) -> dict:
-    """Held-out blur sweep on dev (accuracy, warnings) and the OOD section on test."""
+def measure(predictor, dataset, n: int, sets: dict, test_images: int = 0, verification: bool = False) -> dict:
+    """Held-out blur sweep on dev (accuracy, warnings; the verification suite's too if asked) and the
+    OOD section on test."""
     import numpy as np
 
     from analysis.held_out_blur import held_out_sweep
     from analysis.ood_report import ood_section
 
     sweep = held_out_sweep(predictor, dataset, "dev", n, progress=False)
+    second = held_out_sweep(predictor, dataset, "dev", n, progress=False, suite="verification") if verification else None
     test = dataset.load_images("test", progress=False)
     if test_images:  # a seeded subset, for a CPU-sized run
         test = test[np.sort(np.random.default_rng(0).permutation(len(test))[:test_images])]
@@ -64,20 +79,30 @@ def measure(predictor, dataset, n: int, sets: dict, test_images: int = 0) -> dic
     for s in ood["sets"]:
         s.pop("scores")
     ood["in_distribution"].pop("scores")
-    return {"sweep": sweep, "ood": ood}
+    return {"sweep": sweep, "ood": ood, **({"verification": second} if second else {})}
 
 
-def verdict(result: dict) -> dict:
-    """Worst warning ratio (blurred / sharp) over conditions with accuracy >= 70 %, and the worst AUROC."""
-    sweep = result["sweep"]
+def readable_warnings(sweep: dict) -> dict:
+    """Over the conditions read >= 70 % right: the worst warning ratio (blurred / sharp) and, over the
+    untrained ones (held-out and beyond-range rows), the mean share flagged."""
     sharp = max(sweep["sharp"]["warned"]["value"], 1e-9)
     readable = [r for r in sweep["conditions"] if r["accuracy"]["value"] >= TARGET_ACCURACY]
     worst = max(readable, key=lambda r: r["warned"]["value"]) if readable else None
-    ratio = worst["warned"]["value"] / sharp if worst else 0.0
-    auroc = min(s["auroc"] for s in result["ood"]["sets"])
-    return {"worst_ratio": ratio, "worst_condition": worst and f"{worst['family']} {worst['label']}",
-            "readable_conditions": len(readable), "min_auroc": auroc,
-            "meets": bool(ratio <= TARGET_RATIO and auroc >= TARGET_AUROC)}
+    untrained = [r["warned"]["value"] for r in readable if r["group"] != "trained"]
+    return {"worst_ratio": worst["warned"]["value"] / sharp if worst else 0.0,
+            "worst_condition": worst and f"{worst['family']} {worst['label']}", "readable_conditions": len(readable),
+            "mean_flagged_readable_untrained": float(sum(untrained) / len(untrained)) if untrained else 0.0}
+
+
+def verdict(result: dict) -> dict:
+    """`readable_warnings` of the held-out suite (and the verification suite's mean share), the worst
+    AUROC, and whether the issue's targets are met."""
+    out = readable_warnings(result["sweep"])
+    if "verification" in result:
+        out["verification_mean_flagged_readable_untrained"] = readable_warnings(result["verification"])["mean_flagged_readable_untrained"]
+    out["min_auroc"] = min(s["auroc"] for s in result["ood"]["sets"])
+    out["meets"] = bool(out["worst_ratio"] <= TARGET_RATIO and out["min_auroc"] >= TARGET_AUROC)
+    return out
 
 
 def print_table(results: dict) -> None:
@@ -95,6 +120,11 @@ def print_table(results: dict) -> None:
         print(f"[{n}] test flagged {100 * results[n]['ood']['in_distribution']['flagged']:.1f} %; AUROC {aurocs}")
         print(f"[{n}] worst warning ratio where accuracy >= 70 %: {v['worst_ratio']:.2f}x ({v['worst_condition']}); "
               f"min AUROC {v['min_auroc']:.4f}; targets (<= 2x, >= 0.99) {'met' if v['meets'] else 'NOT met'}")
+        caught = ", ".join(f"{s['name']} {100 * s['flagged']:.1f} %" for s in results[n]["ood"]["sets"])
+        second = v.get("verification_mean_flagged_readable_untrained")
+        print(f"[{n}] flagged at the threshold: {caught}; readable untrained blur flagged "
+              f"{100 * v['mean_flagged_readable_untrained']:.1f} % (held-out suite)"
+              + ("" if second is None else f", {100 * second:.1f} % (verification suite)"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-images", type=int, default=5000, help="training images the refit uses (shipped fit: 5000)")
     parser.add_argument("--test-images", type=int, default=0, help="test images for AUROC (0 = the whole split)")
     parser.add_argument("--set-size", type=int, default=200, help="images per noise/digit set")
+    parser.add_argument("--verification", action="store_true", help="sweep the verification suite too")
     parser.add_argument("--fits", nargs="*", choices=sorted(FITS), default=sorted(FITS),
                         help="refits measured beside the run's shipped score (default: all; none: --fits alone)")
     args = parse_checked(parser, argv)
@@ -116,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     if not shipped.config.ood.get("method"):
         parser.error(f"--model {args.model} has no unfamiliar-image score to measure")
     sets = ood_sets(args.set_size)
-    results = {"shipped": measure(shipped, dataset, args.n, sets, args.test_images)}
+    results = {"shipped": measure(shipped, dataset, args.n, sets, args.test_images, args.verification)}
     for name in args.fits:
         results[name] = measure(refit(shipped, dataset, args.train_images, **FITS[name]), dataset, args.n, sets,
-                                args.test_images)
+                                args.test_images, args.verification)
     for r in results.values():
         r["verdict"] = verdict(r)
     print_table(results)

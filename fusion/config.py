@@ -22,6 +22,9 @@ from fusion.defaults import DEFAULT_BACKBONE
 
 # Out-of-distribution scores `fusion.ood` computes (here, so CLIs can list them without importing torch).
 OOD_METHODS: tuple[str, ...] = ("stages", "mahalanobis", "energy")
+# The copies the unfamiliar score is fitted on beside the images (fusion.blur_views): blurred, or
+# blurred with half of them re-framed (closer, farther, turned, off-centre).
+OOD_VIEW_KINDS: tuple[str, ...] = ("blur", "camera")
 
 BRANCHES: tuple[str, ...] = ("rgb", "edge", "blur")
 FORMAT = "blurfuse-model/1"

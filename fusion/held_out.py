@@ -35,7 +35,7 @@ def fit_temperature_and_ood(run_dir: str | os.PathLike, predictor, val_images: S
                             train_images: Sequence[Any] = (), train_labels: np.ndarray | None = None, ood_method: str = "stages",
                             keep: float = DEFAULT_KEEP, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
                             temperature: bool = True, blur_views: bool = False,
-                            familiar_view: bool = False) -> tuple[CalibrationResult | None, dict | None]:
+                            familiar_view: bool = False, views: str = "blur") -> tuple[CalibrationResult | None, dict | None]:
     """Fit and store the temperature (unless `temperature` is False: it was fitted on another
     held-out split) and, unless `ood_method` is "none", the OOD score of the run in `run_dir`
     (loaded as `predictor`); returns the calibration result and the OOD settings."""
@@ -53,7 +53,7 @@ def fit_temperature_and_ood(run_dir: str | os.PathLike, predictor, val_images: S
         return fitted, None
     labels = np.zeros(0, np.int64) if train_labels is None else train_labels
     settings, stats = fit_ood(predictor, train_images, labels, val_images, method=method, keep=keep, seed=seed,
-                              progress=progress, val=val, blur_views=blur_views, familiar=familiar_view)
+                              progress=progress, val=val, blur_views=blur_views, familiar=familiar_view, views=views)
     write_ood(run_dir, read_config(Path(run_dir) / CONFIG_NAME), settings, stats)  # re-read: it now holds the temperature
     return fitted, settings
 

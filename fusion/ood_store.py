@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.blur_views import with_blurred_views
+import fusion.blur_views as blur_view_module
+from fusion.blur_views import VIEW_KINDS, with_blurred_views
 from fusion.familiar_view import VIEW_LOWPASS, VIEW_PREFIX, combined, familiar_view, familiar_views, is_grey
 from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, Embedded, OODStats, combine, fit_balanced_gaussian,
                         fit_mahalanobis, fit_threshold, image_scores, member_scores, stage_names)
@@ -36,13 +37,18 @@ def resolve_method(method: str, branches) -> str:
 
 
 def _fit_stats(predictor, settings: dict, train_images, train_labels: np.ndarray, max_train: int, seed: int,
-               progress: bool) -> dict[str, OODStats]:
+               progress: bool, look: dict | None = None) -> dict[str, OODStats]:
+    """Gaussians of a seeded training subset (with its blurred copies when the settings ask for them),
+    seen through the low-passed second look when `look` (its view settings) is given."""
     labels = np.asarray(train_labels)
     subset = np.sort(np.random.default_rng(seed).permutation(len(labels))[:max_train])
     stages = settings.get("stages")
     images, labels = [train_images[i] for i in subset], labels[subset]
     if settings.get("blur_views"):
-        images, labels = with_blurred_views(images, labels, seed, settings.get("blur_view_kernels", "classic"))
+        images, labels = with_blurred_views(images, labels, seed, settings.get("blur_view_kernels", "classic"),
+                                            settings.get("views", "blur"))
+    if look is not None:
+        images = _Viewed(images, look)
     embedded = predictor.embed_batch(images, progress=progress, stages=stages)
     unit_labels = labels[embedded.owner]
     if settings["method"] == "mahalanobis":
@@ -58,7 +64,8 @@ def ood_stages(method: str) -> list[int] | None:
 def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, method: str = "stages",
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
             val: Embedded | None = None, blur_views: bool = False, familiar: bool = False,
-            blur_view_kernels: str | None = None, view_lowpass: float = VIEW_LOWPASS) -> tuple[dict, dict[str, OODStats]]:
+            blur_view_kernels: str | None = None, view_lowpass: float = VIEW_LOWPASS,
+            views: str = "blur") -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
@@ -71,7 +78,15 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     `blur_view_kernels`: "classic" or "mixed" (half the copies randomised PSFs, `fusion.blur_views`);
     None = the blur the model was trained to read (mixed unless its recipe's fresh blurs were classic).
     `view_lowpass`: the second look's Gaussian sigma as a share of the shorter side.
+    `views="camera"` (with `blur_views`): half the copies are re-framed as well (`fusion.blur_views`),
+    the second look is fitted on the copies too, and each threshold keeps `keep` of the *sharp*
+    validation images, so the stated price (share of familiar images flagged) does not drift with
+    what the copies contain.
     """
+    if views not in VIEW_KINDS:
+        raise ValueError(f"views must be one of {VIEW_KINDS}; got {views!r}")
+    if views != "blur" and not blur_views:
+        raise ValueError(f"views={views!r} describes the copies blur_views adds; it needs blur_views=True")
     method = resolve_method(method, predictor.config.branches)
     if familiar and not 0 < view_lowpass < 1:
         raise ValueError(f"view_lowpass (the second look's sigma) must lie in (0, 1) of the shorter side; got {view_lowpass}")
@@ -83,8 +98,13 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
         blur_view_kernels = "classic" if predictor.config.recipe.get("blur_kernels", "classic") == "classic" else "mixed"
     if blur_views and blur_view_kernels != "classic":
         settings["blur_view_kernels"] = blur_view_kernels
+    if views != "blur":
+        settings.update({"views": views, "framing_scale": list(blur_view_module.FRAMING_SCALE)})
+    n_sharp = len(val_images)
     if blur_views:
-        val_images, val = with_blurred_views(val_images, seed=seed + 1, kernels=blur_view_kernels)[0], None
+        val_images, val = with_blurred_views(val_images, seed=seed + 1, kernels=blur_view_kernels, views=views)[0], None
+    # the images each threshold keeps `keep` of: every validation image and copy, or (camera) the sharp ones
+    n_kept = n_sharp if views == "camera" else len(val_images)
     stats = {} if method == "energy" else _fit_stats(predictor, settings, train_images, train_labels, max_train, seed, progress)
     if val is None:
         val = predictor.embed_batch(list(val_images), progress=progress, stages=stages)
@@ -92,11 +112,12 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     if stages:
         settings.update(_standardisation(members))
     scores = image_scores(combine(members, settings), val.owner)
-    settings.update({"threshold": fit_threshold(scores, keep), "keep": keep, "fitted_on": f"{len(scores)} validation images",
+    settings.update({"threshold": fit_threshold(scores[:n_kept], keep), "keep": keep,
+                     "fitted_on": f"{n_kept} validation images" + ("" if n_kept == len(scores) else " (sharp; copies fit the statistics)"),
                      "train_images_used": 0 if not stats else int(min(max_train, len(train_labels)))})
     if familiar and stages:
         stats.update(_fit_familiar_view(predictor, settings, scores, train_images, train_labels, val_images,
-                                        keep, max_train, seed, progress, view_lowpass))
+                                        keep, max_train, seed, progress, view_lowpass, n_kept))
     return settings, stats
 
 
@@ -119,6 +140,14 @@ def _stages_only(settings: dict) -> dict:
     return {"method": settings["method"], "stages": settings["stages"]}
 
 
+def _view_fit_settings(settings: dict) -> dict:
+    """What the second look's statistics are fitted on: sharp training images only, or (camera views)
+    the same blurred and re-framed copies as the first look's."""
+    if settings.get("views", "blur") == "blur":
+        return _stages_only(settings)
+    return {**_stages_only(settings), **{k: settings[k] for k in ("blur_views", "blur_view_kernels", "views") if k in settings}}
+
+
 class _Viewed(Sequence):
     """The images seen through `familiar_view`, computed as they are read (only the fitting subset is)."""
 
@@ -133,19 +162,22 @@ class _Viewed(Sequence):
 
 
 def _fit_familiar_view(predictor, settings: dict, raw_scores: np.ndarray, train_images, train_labels, val_images,
-                       keep: float, max_train: int, seed: int, progress: bool, lowpass: float) -> dict[str, OODStats]:
+                       keep: float, max_train: int, seed: int, progress: bool, lowpass: float,
+                       n_kept: int) -> dict[str, OODStats]:
     """Statistics of the low-passed view (`fusion.familiar_view`), its standardisation and offset on
-    val, and the threshold of the combined score; writes settings["view"] and settings["threshold"]."""
+    val, and the threshold of the combined score (each keeping `keep` of the first `n_kept`
+    validation images); writes settings["view"] and settings["threshold"]."""
     view = {"lowpass": lowpass, "grey": is_grey(train_images)}
-    fitted = _fit_stats(predictor, _stages_only(settings), _Viewed(train_images, view), train_labels, max_train, seed, progress)
+    fitted = _fit_stats(predictor, _view_fit_settings(settings), train_images, train_labels, max_train, seed, progress,
+                        look=view)
     stats = {f"{VIEW_PREFIX}{name}": s for name, s in fitted.items()}
     embedded = predictor.embed_batch(familiar_views(val_images, view), progress=progress, stages=settings["stages"])
     members = view_members(settings, stats, embedded)
     view.update(_standardisation(members))
     view_scores = image_scores(combine(members, view), embedded.owner)
-    view.update({"offset": fit_threshold(view_scores, keep), "raw_offset": settings["threshold"]})
+    view.update({"offset": fit_threshold(view_scores[:n_kept], keep), "raw_offset": settings["threshold"]})
     settings["view"] = view
-    settings["threshold"] = fit_threshold(combined(raw_scores, view_scores, settings), keep)
+    settings["threshold"] = fit_threshold(combined(raw_scores, view_scores, settings)[:n_kept], keep)
     return stats
 
 

@@ -31,7 +31,7 @@ from fusion.predictor import Predictor
 def fit_run_held_out(model: str | os.PathLike, dataset: Any, method: str = "stages", keep: float = DEFAULT_KEEP,
                      progress: bool = True, temperature_split: str = "val",
                      batch_size: int = DEFAULT_BATCH_SIZE, blur_views: bool = False,
-                     familiar_view: bool = False) -> tuple[Any, dict | None]:
+                     familiar_view: bool = False, views: str = "blur") -> tuple[Any, dict | None]:
     """Fit and store the temperature (on `temperature_split`) and the OOD settings of the run `model`
     on the read dataset `data`; returns (calibration result, OOD settings)."""
     if not 0 < keep < 1:  # before any image is read (fit_threshold would only say so after the pass)
@@ -51,7 +51,7 @@ def fit_run_held_out(model: str | os.PathLike, dataset: Any, method: str = "stag
                                     dataset.labels("train") if train else None,
                                     ood_method=method, keep=keep, batch_size=batch_size, progress=progress,
                                     temperature=calibrated is None, blur_views=blur_views,
-                                    familiar_view=familiar_view,
+                                    familiar_view=familiar_view, views=views,
                                     # the training seed, so a refit draws the fitting subset that training drew
                                     seed=int(predictor.config.recipe.get("seed", 0)))
     return calibrated or fitted, settings

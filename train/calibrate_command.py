@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from features.arg_types import absolute_path, positive_int
-from fusion.config import OOD_METHODS
+from fusion.config import OOD_METHODS, OOD_VIEW_KINDS as VIEW_KINDS
 from fusion.defaults import DEFAULT_BATCH_SIZE, DEFAULT_OOD_KEEP
 
 CALIBRATE_DESCRIPTION = (
@@ -39,6 +39,9 @@ def add_calibrate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--ood-familiar-view", action=argparse.BooleanOptionalAction, default=True,
                         help="also fit a low-passed second look: an image is unfamiliar only if both looks say so "
                         "(default: on, as in training)")
+    parser.add_argument("--ood-views", default="blur", choices=VIEW_KINDS,
+                        help="the copies the score is fitted on: blurred (blur) or blurred and half re-framed, with "
+                        "both looks fitted on them and the threshold on sharp images (camera) (default: %(default)s)")
     parser.add_argument("--keep", type=float, default=DEFAULT_OOD_KEEP, help="share of validation images the OOD threshold keeps (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run_calibrate)
@@ -52,7 +55,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     result, settings = fit_run_held_out(args.model, read_dataset(args.data), args.ood_method, args.keep, progress=not args.no_progress,
                                         temperature_split=args.split, batch_size=args.batch_size,
-                                        blur_views=args.ood_blur_views, familiar_view=args.ood_familiar_view)
+                                        blur_views=args.ood_blur_views, familiar_view=args.ood_familiar_view,
+                                        views=args.ood_views)
     print(f"temperature {result.temperature:.4f} {result.source}: NLL {result.nll_before:.4f} -> {result.nll_after:.4f}, "
           f"ECE {100 * result.ece_before:.2f} % -> {100 * result.ece_after:.2f} %")
     if settings is not None:

@@ -336,7 +336,8 @@ def fit_run_temperature_and_ood(out: Path, data: TrainData, config: TrainConfig,
                                                data.train.images, data.train.labels,
                                                ood_method=config.ood_method, seed=config.seed,
                                                blur_views=config.ood_blur_views,
-                                               familiar_view=config.ood_familiar_view)
+                                               familiar_view=config.ood_familiar_view,
+                                               views=config.ood_views)
     log.info("temperature %.3f %s: ECE %.4f -> %.4f", fitted.temperature, fitted.source, fitted.ece_before, fitted.ece_after)
     if settings is not None:
         log.info("%s", describe_settings(settings))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from features.frequency import EVIDENCE_SETS
-from fusion.config import OOD_METHODS
+from fusion.config import OOD_METHODS, OOD_VIEW_KINDS as VIEW_KINDS
 from train.sampler import DEFAULT_BETA, SAMPLER_MODES
 from train.head_retrain import HEAD_METHODS
 from train.prior_shift import check_prior_shift
@@ -131,6 +131,9 @@ class TrainConfig:
     # default since it lowered the worst blurred/sharp warning ratio on dev for 3 of 3 seeds with every
     # AUROC >= 0.998 (docs/RESULTS.md, "The low-passed second look").
     ood_familiar_view: bool = True
+    # The copies that fit takes (fusion.blur_views): "blur", or "camera" (half of them re-framed too:
+    # closer, farther, turned, off-centre; both looks fitted on them; thresholds on sharp val images).
+    ood_views: str = "blur"
     # Blur evidence for a blurred-vs-clear dataset's blur branch (`features.frequency.EVIDENCE_SETS`):
     # "multiscale" (Laplacian, FFT, directional lag ratios, pyramid bands) beat "basic", and "cepstral"
     # (multiscale + cepstral dips, for motion blur) beat "multiscale", on dev photos over 3 seeds
@@ -191,6 +194,10 @@ class TrainConfig:
             raise ValueError(f"passes must be >= 0 (0 = off); got {self.passes}")
         if self.ood_method not in (*OOD_METHODS, "none"):
             raise ValueError(f"ood_method must be one of {(*OOD_METHODS, 'none')}; got {self.ood_method!r}")
+        if self.ood_views not in VIEW_KINDS:
+            raise ValueError(f"ood_views must be one of {VIEW_KINDS}; got {self.ood_views!r}")
+        if self.ood_views != "blur" and not self.ood_blur_views:
+            raise ValueError(f"ood_views {self.ood_views!r} describes the copies ood_blur_views adds; turn that on too")
         if self.blur_evidence_set not in EVIDENCE_SETS:
             raise ValueError(f"blur_evidence_set must be one of {sorted(EVIDENCE_SETS)}; got {self.blur_evidence_set!r}")
         if self.blur_kernels not in BLUR_KERNEL_MODES:

@@ -96,6 +96,8 @@ def _add_augmentation_options(parser: argparse.ArgumentParser) -> None:
                              "or mixed (each fresh blur one or the other)")
     parser.add_argument("--geometry-augment", type=float,
                         help="share of each batch rotated (up to 10 degrees) and rescaled (+-10 %%) before the blurs (0 = off)")
+    parser.add_argument("--augmix", type=float,
+                        help="share of each batch replaced by its AugMix (AugMix's own operations, none a blur) before the blurs (0 = off)")
     parser.add_argument("--consistency", type=float,
                         help="weight of the divergence between each image and its freshly blurred twin in the batch (0 = off)")
     parser.add_argument("--consistency-share", type=float,

@@ -41,7 +41,7 @@ from fusion.fast_depthwise import use_fast_depthwise_grad
 from fusion.model import create_model
 from fusion.preprocess import fit_blur_standardisation, model_inputs
 from train import distributed, resume
-from train.batches import SplitArrays, augment, blur_augment, geometry_augment, noise_augment
+from train.batches import SplitArrays, augment, augmix_augment, blur_augment, geometry_augment, noise_augment
 from train.head_stage import head_settings, retrain_head
 from train.blur_task_settings import blur_task_input_size, with_blur_task
 from train.consistency import twin_count, twin_divergence, twin_views
@@ -406,6 +406,8 @@ def train_step(ctx: EpochContext, criterion: torch.nn.Module, batch: SplitArrays
     config, model_cfg = ctx.config, ctx.data.model_cfg
     if config.geometry_augment > 0:  # the garment's pose first, then the camera's blur
         batch = geometry_augment(batch, rng, config.geometry_augment, model_cfg.features_config())
+    if config.augmix > 0:
+        batch = augmix_augment(batch, rng, config.augmix, model_cfg.features_config())
     twins = config.consistency > 0 and len(batch) >= 2
     if twins:  # each image and its freshly blurred twin: the fresh blurs of this step
         pairs = twin_count(len(batch), config.consistency_share)

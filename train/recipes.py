@@ -68,6 +68,9 @@ class TrainConfig:
     # did not lift the blur suites on dev over 3 seeds and cost 1.1 points of blurred accuracy
     # (docs/RESULTS.md, "Small rotations and rescales").
     geometry_augment: float = 0.0
+    # AugMix (train.batches.augmix_augment) on this share of every batch, before the fresh blurs:
+    # chains of AugMix's own operations (none a blur) mixed with the image. 0 = off.
+    augmix: float = 0.0
     # Weight of the consistency objective (train.consistency): rows of each batch paired with freshly
     # blurred twins of themselves (their share: consistency_share), and this weight times the
     # Jensen-Shannon divergence between each pair's answers added to the loss (AugMix-style, at a plain
@@ -180,6 +183,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive; got {self.lr}")
+        if not 0.0 <= self.augmix <= 1.0:
+            raise ValueError(f"augmix must lie in [0, 1]; got {self.augmix}")
         if not 0.0 <= self.geometry_augment <= 1.0:
             raise ValueError(f"geometry_augment must lie in [0, 1]; got {self.geometry_augment}")
         if not 0.0 <= self.noise_augment <= 1.0:

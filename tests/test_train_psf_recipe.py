@@ -74,3 +74,25 @@ def test_geometry_augment_moves_the_chosen_share_keeps_labels_and_recomputes_fea
     assert np.array_equal(out.features.edge_map[~changed], batch.features.edge_map[~changed])
     with pytest.raises(ValueError, match="geometry_augment"):
         recipe_config("default", data="d", out="o", geometry_augment=1.5).validate()
+
+
+def test_augmix_changes_the_chosen_share_reproducibly_keeps_labels_and_recomputes_features():
+    from train.batches import augmix_augment
+
+    images = np.zeros((64, 28, 28, 3), dtype=np.uint8)
+    images[:, 6:22, 10:18] = 200  # an upright bar on black: every AugMix operation changes some of it
+    images[:, 8:12, 12:16] = 90
+    config = FeatureConfig()
+    batch = SplitArrays(images=images, features=compute_features(images, config),
+                        labels=np.arange(64) % 10, blurred_truth=np.zeros(64, dtype=bool))
+    out = augmix_augment(batch, np.random.default_rng(0), 0.5, config)
+    again = augmix_augment(batch, np.random.default_rng(0), 0.5, config)
+    assert np.array_equal(out.images, again.images)  # timm's global generators are seeded from rng
+    changed = np.any(out.images != images, axis=(1, 2, 3))
+    assert 16 <= changed.sum() <= 48 and np.array_equal(out.labels, batch.labels) and not out.blurred_truth.any()
+    fresh = compute_features(out.images[changed], config)
+    assert np.array_equal(out.features.edge_map[changed], fresh.edge_map)
+    assert np.array_equal(out.features.edge_map[~changed], batch.features.edge_map[~changed])
+    assert augmix_augment(batch, np.random.default_rng(0), 0.0, config) is batch
+    with pytest.raises(ValueError, match="augmix"):
+        recipe_config("default", data="d", out="o", augmix=1.5).validate()

@@ -34,24 +34,16 @@ FITS = {"blur-views": {"blur_views": True}, "familiar-view": {"familiar": True},
                                                      "view_lowpass": pct / 100} for pct in (12, 16)},
         # camera views: half the copies re-framed too, both looks fitted on them, thresholds on sharp val images
         "camera-views": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed", "views": "camera"},
-        # the same, re-framed closer only (never shrunk): FRAMING_SCALE (1.0, 1.5)
+        # the same, re-framed closer only (never shrunk): zoom 1.0-1.5 instead of 0.8-1.5
         "camera-views-closer": {"familiar": True, "blur_views": True, "blur_view_kernels": "mixed", "views": "camera",
                                 "framing_scale": (1.0, 1.5)}}
 
 
-def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, framing_scale: tuple | None = None, **options):
+def refit(predictor, dataset, max_train: int = 5000, seed: int = 0, **options):
     """A Predictor sharing the run's weights whose OOD score was fitted again with `options`
-    (`fit_ood`'s blur_views / familiar), not written to the run; `framing_scale` replaces camera
-    views' scale range (`fusion.blur_views.FRAMING_SCALE`) for this fit only."""
-    from unittest import mock
-
-    import fusion.blur_views
+    (`fit_ood`'s blur_views / familiar / views / framing_scale), not written to the run."""
     from fusion.ood_store import fit_ood
     from fusion.predictor import Predictor
-
-    if framing_scale is not None:
-        with mock.patch.object(fusion.blur_views, "FRAMING_SCALE", tuple(framing_scale)):
-            return refit(predictor, dataset, max_train, seed, **options)
 
     method = predictor.config.ood.get("method") or "stages"
     settings, stats = fit_ood(predictor, dataset.load_images("train", progress=False), dataset.labels("train"),

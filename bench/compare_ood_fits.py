@@ -34,7 +34,7 @@ def _readable(sweep: dict) -> list[int]:
             if r["group"] != "trained" and r["accuracy"]["value"] >= TARGET_ACCURACY]
 
 
-def figures(result: dict, rows: list[int], key: str = "sweep", all_rows: list[int] | None = None) -> dict[str, float]:
+def figures(result: dict, rows: list[int], key: str = "sweep") -> dict[str, float]:
     """One fit's figures on one seed, over the readable rows `rows` chosen by the baseline."""
     sweep = result[key]
     sharp = sweep["sharp"]["warned"]["value"]

@@ -38,25 +38,28 @@ BLUR_VIEW_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def reframe(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The image seen closer or farther (`FRAMING_SCALE`), turned (up to `FRAMING_DEGREES`) and
-    off-centre (up to `FRAMING_SHIFT` of each side); edge pixels are repeated into what comes into view."""
+def reframe(image: np.ndarray, rng: np.random.Generator,
+            scale_range: tuple[float, float] = FRAMING_SCALE) -> np.ndarray:
+    """The image seen closer or farther (zoom drawn log-uniform in `scale_range`), turned (up to
+    `FRAMING_DEGREES`) and off-centre (up to `FRAMING_SHIFT` of each side); edge pixels are repeated
+    into what comes into view."""
     array = np.asarray(image)
     h, w = array.shape[:2]
-    scale = float(np.exp(rng.uniform(*np.log(FRAMING_SCALE))))
+    scale = float(np.exp(rng.uniform(*np.log(scale_range))))
     angle = float(rng.uniform(-FRAMING_DEGREES, FRAMING_DEGREES))
     dx, dy = rng.uniform(-FRAMING_SHIFT, FRAMING_SHIFT, 2) * (w, h)
     matrix = cv2.getRotationMatrix2D(((w - 1) / 2 + float(dx), (h - 1) / 2 + float(dy)), angle, scale)
     return cv2.warpAffine(array, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic", views: str = "blur") -> list[np.ndarray]:
+def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic", views: str = "blur",
+                  framing_scale: tuple[float, float] = FRAMING_SCALE) -> list[np.ndarray]:
     """One blurred copy of every uint8 image (any size), kind and strength drawn per image (seeded).
 
     `kernels="mixed"`: each copy is, with even odds, a classic draw or a randomised PSF (curved shake,
     rotated anisotropic Gaussian, disc, compositions: `features.psf`), the blur a model trained with
     `--blur-kernels mixed` has learnt to read. `views="camera"`: `CAMERA_FRAMING_SHARE` of the copies
-    are re-framed (`reframe`) before they are blurred."""
+    are re-framed (`reframe`, zoom within `framing_scale`) before they are blurred."""
     if kernels not in BLUR_VIEW_KERNELS:
         raise ValueError(f"blur view kernels must be one of {BLUR_VIEW_KERNELS}; got {kernels!r}")
     if views not in VIEW_KINDS:
@@ -64,7 +67,7 @@ def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic"
     if views == "camera":
         framing = np.random.default_rng([seed, 81])
         chosen = framing.random(len(images)) < CAMERA_FRAMING_SHARE
-        images = [reframe(image, framing) if c else image for image, c in zip(images, chosen)]
+        images = [reframe(image, framing, framing_scale) if c else image for image, c in zip(images, chosen)]
     rng = np.random.default_rng([seed, 18])
     use_psf = rng.random(len(images)) < 0.5 if kernels == "mixed" else np.zeros(len(images), dtype=bool)
     psfs = iter(sample_psfs(rng, int(use_psf.sum())) if use_psf.any() else ())
@@ -74,7 +77,8 @@ def blurred_views(images: Sequence[Any], seed: int = 0, kernels: str = "classic"
 
 
 def with_blurred_views(images: Sequence[Any], labels: np.ndarray | None = None, seed: int = 0,
-                       kernels: str = "classic", views: str = "blur") -> tuple[list[Any], np.ndarray | None]:
+                       kernels: str = "classic", views: str = "blur",
+                       framing_scale: tuple[float, float] = FRAMING_SCALE) -> tuple[list[Any], np.ndarray | None]:
     """The images followed by their blurred views, and the labels repeated to match (None stays None)."""
-    both = list(images) + blurred_views(images, seed, kernels, views)
+    both = list(images) + blurred_views(images, seed, kernels, views, framing_scale)
     return both, None if labels is None else np.concatenate([np.asarray(labels), np.asarray(labels)])

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-import fusion.blur_views as blur_view_module
-from fusion.blur_views import VIEW_KINDS, with_blurred_views
+from fusion.blur_views import FRAMING_SCALE, VIEW_KINDS, with_blurred_views
 from fusion.familiar_view import VIEW_LOWPASS, VIEW_PREFIX, combined, familiar_view, familiar_views, is_grey
 from fusion.ood import (DEFAULT_KEEP, DEFAULT_STAGES, OOD_METHODS, Embedded, OODStats, combine, fit_balanced_gaussian,
                         fit_mahalanobis, fit_threshold, image_scores, member_scores, stage_names)
@@ -46,7 +45,7 @@ def _fit_stats(predictor, settings: dict, train_images, train_labels: np.ndarray
     images, labels = [train_images[i] for i in subset], labels[subset]
     if settings.get("blur_views"):
         images, labels = with_blurred_views(images, labels, seed, settings.get("blur_view_kernels", "classic"),
-                                            settings.get("views", "blur"))
+                                            settings.get("views", "blur"), tuple(settings.get("framing_scale", FRAMING_SCALE)))
     if look is not None:
         images = _Viewed(images, look)
     embedded = predictor.embed_batch(images, progress=progress, stages=stages)
@@ -65,7 +64,7 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
             keep: float = DEFAULT_KEEP, max_train: int = 5000, seed: int = 0, progress: bool = False,
             val: Embedded | None = None, blur_views: bool = False, familiar: bool = False,
             blur_view_kernels: str | None = None, view_lowpass: float = VIEW_LOWPASS,
-            views: str = "blur") -> tuple[dict, dict[str, OODStats]]:
+            views: str = "blur", framing_scale: tuple[float, float] = FRAMING_SCALE) -> tuple[dict, dict[str, OODStats]]:
     """The `ModelConfig.ood` settings and the fitted statistics (empty for energy) of a trained model.
 
     Statistics come from at most `max_train` training images (a seeded subset: the means and
@@ -81,12 +80,14 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     `views="camera"` (with `blur_views`): half the copies are re-framed as well (`fusion.blur_views`),
     the second look is fitted on the copies too, and each threshold keeps `keep` of the *sharp*
     validation images, so the stated price (share of familiar images flagged) does not drift with
-    what the copies contain.
+    what the copies contain. `framing_scale`: the re-framing's zoom range (recorded in the settings).
     """
     if views not in VIEW_KINDS:
         raise ValueError(f"views must be one of {VIEW_KINDS}; got {views!r}")
     if views != "blur" and not blur_views:
         raise ValueError(f"views={views!r} describes the copies blur_views adds; it needs blur_views=True")
+    if views == "camera" and not 0 < framing_scale[0] <= framing_scale[1]:
+        raise ValueError(f"framing_scale must be a zoom range (low, high) with 0 < low <= high; got {framing_scale}")
     method = resolve_method(method, predictor.config.branches)
     if familiar and not 0 < view_lowpass < 1:
         raise ValueError(f"view_lowpass (the second look's sigma) must lie in (0, 1) of the shorter side; got {view_lowpass}")
@@ -99,10 +100,11 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     if blur_views and blur_view_kernels != "classic":
         settings["blur_view_kernels"] = blur_view_kernels
     if views != "blur":
-        settings.update({"views": views, "framing_scale": list(blur_view_module.FRAMING_SCALE)})
+        settings.update({"views": views, "framing_scale": list(framing_scale)})
     n_sharp = len(val_images)
     if blur_views:
-        val_images, val = with_blurred_views(val_images, seed=seed + 1, kernels=blur_view_kernels, views=views)[0], None
+        val_images, val = with_blurred_views(val_images, seed=seed + 1, kernels=blur_view_kernels, views=views,
+                                             framing_scale=framing_scale)[0], None
     # the images each threshold keeps `keep` of: every validation image and copy, or (camera) the sharp ones
     n_kept = n_sharp if views == "camera" else len(val_images)
     stats = {} if method == "energy" else _fit_stats(predictor, settings, train_images, train_labels, max_train, seed, progress)
@@ -145,7 +147,8 @@ def _view_fit_settings(settings: dict) -> dict:
     the same blurred and re-framed copies as the first look's."""
     if settings.get("views", "blur") == "blur":
         return _stages_only(settings)
-    return {**_stages_only(settings), **{k: settings[k] for k in ("blur_views", "blur_view_kernels", "views") if k in settings}}
+    copies = ("blur_views", "blur_view_kernels", "views", "framing_scale")
+    return {**_stages_only(settings), **{k: settings[k] for k in copies if k in settings}}
 
 
 class _Viewed(Sequence):

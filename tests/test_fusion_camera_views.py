@@ -39,7 +39,7 @@ def test_camera_views_reframe_about_half_the_copies_and_unknown_views_are_refuse
     images = [rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(200)]
     calls = []
     real = blur_views_module.reframe
-    monkeypatch.setattr(blur_views_module, "reframe", lambda image, r: calls.append(1) or real(image, r))
+    monkeypatch.setattr(blur_views_module, "reframe", lambda image, r, *scale: calls.append(1) or real(image, r, *scale))
     views = blurred_views(images, seed=3, kernels="mixed", views="camera")
     assert 70 <= len(calls) <= 130 and len(views) == 200
     assert all(v.shape == im.shape and v.dtype == np.uint8 for v, im in zip(views, images))

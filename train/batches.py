@@ -7,6 +7,7 @@ threads for the same cores.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -163,6 +164,17 @@ AUGMIX_OPS = ("AutoContrast", "Equalize", "Rotate", "PosterizeIncreasing", "Sola
               "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
 
 
+@functools.cache
+def _augmix_transform(severity: int, width: int):
+    """timm's AugMix with AugMix's own operations, black fill; built once, not every step (it holds no
+    random state: it draws from the global generators at call time)."""
+    from timm.data.auto_augment import AugMixAugment, augmix_ops
+
+    ops = augmix_ops(severity, {"translate_const": 250, "img_mean": (0, 0, 0), "magnitude_std": float("inf")},
+                     transforms=list(AUGMIX_OPS))
+    return AugMixAugment(ops, alpha=1.0, width=width, depth=-1)
+
+
 def augmix_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig,
                    severity: int = 3, width: int = 3) -> SplitArrays:
     """Replace a share of the batch's images by their AugMix (timm's implementation, AugMix's own
@@ -181,14 +193,11 @@ def augmix_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float
     import random
 
     from PIL import Image
-    from timm.data.auto_augment import AugMixAugment, augmix_ops
 
     seed = int(rng.integers(2**31))
     random.seed(seed)
     np.random.seed(seed)
-    ops = augmix_ops(severity, {"translate_const": 250, "img_mean": (0, 0, 0), "magnitude_std": float("inf")},
-                     transforms=list(AUGMIX_OPS))
-    transform = AugMixAugment(ops, alpha=1.0, width=width, depth=-1)
+    transform = _augmix_transform(severity, width)
     images = batch.images.copy()
     for i in chosen:
         images[i] = np.asarray(transform(Image.fromarray(images[i])), dtype=np.uint8)

@@ -27,28 +27,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.blur_families import HELD_OUT_FAMILIES  # noqa: E402
 from bench.bench_ood_blur import FITS, measure, print_table, refit, verdict  # noqa: E402
 from bench.held_out_args import blur_bench_parser, parse_checked  # noqa: E402
+from bench.train_oracle_held_out import held_out_blurs  # noqa: E402
 from features.atomic import atomic_write_json  # noqa: E402
 
 HELD_OUT_COPY_SHARE = 0.5
 
 
 def held_out_copies(images: list, seed: int) -> list[np.ndarray]:
-    """One copy of every image, blurred by a held-out family at one of its suite strengths (seeded)."""
-    rng = np.random.default_rng([seed, 1818])
-    families = rng.integers(len(HELD_OUT_FAMILIES), size=len(images))
-    levels = rng.integers(3, size=len(images))
-    out: list[np.ndarray] = [np.asarray(image) for image in images]
-    for f, fam in enumerate(HELD_OUT_FAMILIES):
-        for level, strength in enumerate(fam.strengths):
-            rows = np.flatnonzero((families == f) & (levels == level))
-            if len(rows):
-                blurred = fam.apply(np.stack([out[i] for i in rows]), strength, rng)
-                for i, b in zip(rows, blurred):
-                    out[i] = b
-    return out
+    """One copy of every (same-sized) image, blurred by a held-out family at one of its suite strengths (seeded)."""
+    if not images:
+        return []
+    return list(held_out_blurs(np.stack([np.asarray(image) for image in images]), np.random.default_rng([seed, 1818])))
 
 
 def oracle_views(real):

@@ -37,10 +37,24 @@ from features.atomic import atomic_write_json  # noqa: E402
 DEFAULT_SHARE = 0.4
 
 
+def held_out_blurs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every image of a uint8 (N, H, W, 3) batch blurred by one held-out family at one of its three
+    suite strengths, both drawn per image."""
+    families = rng.integers(len(HELD_OUT_FAMILIES), size=len(images))
+    levels = rng.integers(3, size=len(images))
+    out = images.copy()
+    for f, fam in enumerate(HELD_OUT_FAMILIES):
+        for level, strength in enumerate(fam.strengths):
+            rows = np.flatnonzero((families == f) & (levels == level))
+            if len(rows):
+                out[rows] = fam.apply(images[rows], strength, rng)
+    return out
+
+
 def oracle_augment(batch, rng: np.random.Generator, fraction: float, config: FeatureConfig):
-    """Blur `fraction` of the batch's sharp images with the held-out families (one family and one of its
-    suite strengths drawn per image), mark them blurred (so the fresh classic / PSF blurs that follow
-    leave them alone and the blur head learns they are blurred) and recompute their features."""
+    """Blur `fraction` of the batch's sharp images with the held-out families (`held_out_blurs`), mark
+    them blurred (so the fresh classic / PSF blurs that follow leave them alone and the blur head
+    learns they are blurred) and recompute their features."""
     from train.batches import with_new_pixels
 
     sharp = np.flatnonzero(~batch.blurred_truth)
@@ -48,13 +62,7 @@ def oracle_augment(batch, rng: np.random.Generator, fraction: float, config: Fea
     if len(chosen) == 0:
         return batch
     images = batch.images.copy()
-    families = rng.integers(len(HELD_OUT_FAMILIES), size=len(chosen))
-    levels = rng.integers(3, size=len(chosen))
-    for f, fam in enumerate(HELD_OUT_FAMILIES):
-        for level, strength in enumerate(fam.strengths):
-            rows = chosen[(families == f) & (levels == level)]
-            if len(rows):
-                images[rows] = fam.apply(images[rows], strength, rng)
+    images[chosen] = held_out_blurs(images[chosen], rng)
     truth = batch.blurred_truth.copy()
     truth[chosen] = True
     return with_new_pixels(batch, images, chosen, config, blurred_truth=truth)

@@ -192,7 +192,7 @@ VERIFICATION_FAMILIES: tuple[HeldOutFamily, ...] = (
     HeldOutFamily("wobble", rolling_wobble, (1.5, 3.0, 6.0), "wobble {:g} px", "rolling-shutter jello"),
 )
 VERIFICATION_NAMES = tuple(f.name for f in VERIFICATION_FAMILIES)
-# A third suite, written on 2026-12-05 at 09:33 UTC, after the verification suite had been used to
+# A third suite, written on 2026-12-05 at 09:28 UTC, after the verification suite had been used to
 # choose (docs/RESULTS.md, "Training on the five held-out families as a recipe") and before any model
 # read these images: optical and camera processes that training, the held-out suite and the
 # verification suite do not contain. Strengths set by SSIM alone (300 dev images, Gaussian sigma 3:

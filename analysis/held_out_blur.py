@@ -34,7 +34,7 @@ HELD_OUT_KEYS = {"held-out": "held_out_blur", "verification": "held_out_blur_ver
                  "third": "held_out_blur_third"}
 HELD_OUT_TITLES = {"held-out": "Blur training never used",
                    "verification": "Blur training never used, second suite",
-                   "third": "Blur training never used, third suite (never used to choose)"}
+                   "third": "Blur training never used, third suite"}
 # (kind, strength, label): trained kinds inside their ranges ("trained") and beyond them ("beyond").
 TRAINED_CONDITIONS = (("gaussian", 2.0, "σ 2"), ("motion", 7.0, "7 px"), ("defocus", 2.0, "radius 2 px"))
 BEYOND_CONDITIONS = (("gaussian", 3.0, "σ 3"), ("gaussian", 4.0, "σ 4"), ("motion", 15.0, "15 px"))

@@ -48,8 +48,8 @@ SECTIONS = [
     ("Calibration", ["calibration-table", "calibration-before-after", "fig-reliability"]),
     ("Blur beyond training", ["robustness-table", "fig-robustness"]),
     ("Unfamiliar images", ["ood-table", "fig-ood"]),
-    ("Blur training never used", ["held-out-blur-table", "fig-held-out-blur", "held-out-blur-verification-table",
-                                  "fig-held-out-blur-verification"]),
+    ("Blur training never used", [name for key in HELD_OUT_KEYS.values()  # every suite: its table, then its plot
+                                  for name in (f"{key.replace('_', '-')}-table", f"fig-{key.replace('_', '-')}")]),
 ]
 
 

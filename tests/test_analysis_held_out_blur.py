@@ -9,7 +9,7 @@ import pytest
 
 import features.kernels as classic
 import features.psf as psf
-from analysis.blur_families import HELD_OUT_FAMILIES, HELD_OUT_NAMES, VERIFICATION_FAMILIES, VERIFICATION_NAMES, family
+from analysis.blur_families import SUITES, THIRD_NAMES, VERIFICATION_NAMES, family
 from analysis.held_out_blur import conditions, held_out_rows, held_out_sweep, held_out_figure
 from analysis.intervals import wilson_interval
 from analysis.ssim import ssim
@@ -22,12 +22,12 @@ def _functions(module) -> set:
 
 def test_training_and_held_out_families_are_disjoint_in_code():
     trained_names = set(classic.BLUR_KINDS) | set(classic.UNSEEN_KINDS) | set(psf.PSF_FAMILIES)
-    assert not trained_names & (set(HELD_OUT_NAMES) | set(VERIFICATION_NAMES))
-    assert not set(HELD_OUT_NAMES) & set(VERIFICATION_NAMES)  # the verification suite is a second, separate set
-    held_functions = {f.apply for f in (*HELD_OUT_FAMILIES, *VERIFICATION_FAMILIES)}
-    assert len(held_functions) == len(HELD_OUT_FAMILIES) + len(VERIFICATION_FAMILIES)
-    assert not held_functions & (_functions(classic) | _functions(psf))
-    assert all(f.apply.__module__ == "analysis.blur_families" for f in (*HELD_OUT_FAMILIES, *VERIFICATION_FAMILIES))
+    every_family = [f for suite in SUITES.values() for f in suite]
+    assert not trained_names & {f.name for f in every_family}
+    # each suite is a separate set: no family name or function in two of them
+    assert len({f.name for f in every_family}) == len(every_family) == len({f.apply for f in every_family})
+    assert not {f.apply for f in every_family} & (_functions(classic) | _functions(psf))
+    assert all(f.apply.__module__ == "analysis.blur_families" for f in every_family)
     # and the training code never reaches the held-out module
     import train.batches
     import train.psf_batch
@@ -44,8 +44,8 @@ def garments(fmnist_images):
 def test_every_family_keeps_shape_dtype_and_grows_stronger(garments):
     rng = np.random.default_rng(0)
     gauss3 = ssim(garments, np.stack([degrade(im, "gaussian", 3.0) for im in garments])).mean()
-    assert len(HELD_OUT_FAMILIES) >= 4 and len(VERIFICATION_FAMILIES) >= 4
-    for f in (*HELD_OUT_FAMILIES, *VERIFICATION_FAMILIES):
+    assert all(len(suite) >= 4 for suite in SUITES.values())
+    for f in (f for suite in SUITES.values() for f in suite):
         scores = []
         for s in f.strengths:
             out = f.apply(garments, s, rng)
@@ -135,7 +135,9 @@ def test_report_adds_the_held_out_section_with_table_and_plot(tiny_checkpoint, t
     assert {r["family"] for r in second["conditions"] if r["group"] == "held-out"} == set(VERIFICATION_NAMES)
     html = index.read_text()
     assert "held-out-blur-table" in html and "fig-held-out-blur" in html
-    assert "held-out-blur-verification-table" in html and "never used to choose" in html
+    third = metrics["held_out_blur_third"]
+    assert {r["family"] for r in third["conditions"] if r["group"] == "held-out"} == set(THIRD_NAMES)
+    assert "held-out-blur-verification-table" in html and "held-out-blur-third-table" in html and "third suite" in html
 
 
 def test_blur_benches_refuse_a_directory_that_is_no_run(tmp_path):

@@ -46,7 +46,7 @@ def oracle_views(real):
     """`with_blurred_views` whose copies are, for `HELD_OUT_COPY_SHARE` of the images, held-out-family
     blurs instead of the fit's own (its blur, un-reframed, for the rest)."""
 
-    def views(images, labels=None, seed=0, kernels="classic", views="blur", framing_scale=None):
+    def copies_with_held_out(images, labels=None, seed=0, kernels="classic", views="blur", framing_scale=None):
         images = list(images)
         own = real(images, None, seed, kernels, "blur")[0][len(images):]
         swap = np.random.default_rng([seed, 1819]).random(len(images)) < HELD_OUT_COPY_SHARE
@@ -56,7 +56,7 @@ def oracle_views(real):
         both = images + copies
         return both, None if labels is None else np.concatenate([np.asarray(labels), np.asarray(labels)])
 
-    return views
+    return copies_with_held_out
 
 
 def main(argv: list[str] | None = None) -> int:

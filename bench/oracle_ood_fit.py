@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 from unittest import mock
 
 import numpy as np
@@ -42,7 +43,7 @@ def held_out_copies(images: list, seed: int) -> list[np.ndarray]:
     return list(held_out_blurs(np.stack([np.asarray(image) for image in images]), np.random.default_rng([seed, 1818])))
 
 
-def oracle_views(real):
+def oracle_views(real: Callable) -> Callable:
     """`with_blurred_views` whose copies are, for `HELD_OUT_COPY_SHARE` of the images, held-out-family
     blurs instead of the fit's own (its blur, un-reframed, for the rest)."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import numpy as np
@@ -33,6 +34,9 @@ from analysis.blur_families import HELD_OUT_FAMILIES  # noqa: E402
 from features import FeatureConfig  # noqa: E402
 from features.arg_types import absolute_path  # noqa: E402
 from features.atomic import atomic_write_json  # noqa: E402
+
+if TYPE_CHECKING:
+    from train.batches import SplitArrays
 
 DEFAULT_SHARE = 0.4
 
@@ -51,7 +55,7 @@ def held_out_blurs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def oracle_augment(batch, rng: np.random.Generator, fraction: float, config: FeatureConfig):
+def oracle_augment(batch: SplitArrays, rng: np.random.Generator, fraction: float, config: FeatureConfig) -> SplitArrays:
     """Blur `fraction` of the batch's sharp images with the held-out families (`held_out_blurs`), mark
     them blurred (so the fresh classic / PSF blurs that follow leave them alone and the blur head
     learns they are blurred) and recompute their features."""

@@ -94,3 +94,30 @@ def test_default_model_page_sentences_agree_with_each_other(tiny_checkpoint, tin
         if seen == {"Blurred", "Sharp"}:
             break
     assert seen == {"Blurred", "Sharp"}, "the tiny test split should hold both blurred and sharp images"
+
+
+def test_unfamiliar_warning_tells_a_blurred_image_both_cases_and_a_sharp_one_not_to_rely(tiny_checkpoint, tiny_dataset,
+                                                                                        tmp_path):
+    """Strong blur alone raises the warning on pictures the model still mostly reads right: the notice of an
+    image judged blurred must not say "do not rely on it", and one judged sharp must."""
+    import json
+    import shutil
+
+    strict = tmp_path / "strict-run"
+    shutil.copytree(tiny_checkpoint, strict)
+    config = json.loads((strict / "model.json").read_text())
+    config["ood"] = {"method": "energy", "threshold": -1e9, "keep": 0.95, "fitted_on": "a test"}  # every image flagged
+    (strict / "model.json").write_text(json.dumps(config))
+    predictor = Predictor.from_checkpoint(strict)
+    seen = set()
+    for row in tiny_dataset.split_rows("test")[:40]:
+        image = cv2.cvtColor(cv2.imread(str(tiny_dataset.root / row["path"])), cv2.COLOR_BGR2RGB)
+        text = _page(predictor, image)
+        assert "unlike the images the model was trained on" in text
+        verdict = "Blurred" if "Blur verdict: Blurred" in text else "Sharp"
+        assert ("strong blur alone can raise this warning" in text) == (verdict == "Blurred")
+        assert ("do not rely on it" in text) == (verdict == "Sharp")
+        seen.add(verdict)
+        if seen == {"Blurred", "Sharp"}:
+            break
+    assert seen == {"Blurred", "Sharp"}

@@ -45,11 +45,20 @@ def _tiles(n: int) -> str:
 
 
 def unfamiliar_warning(prediction: Any, keep: float | None) -> str:
-    """The unfamiliar-image notice, quoting the share of held-out images the model's threshold keeps."""
+    """The unfamiliar-image notice, quoting the share of held-out images the model's threshold keeps.
+
+    Strong blur the model never trained on raises the warning too, on pictures it still mostly reads
+    right (bench/bench_flagged_blur.py; docs/RESULTS.md, "What a flagged blurred answer is worth"), so
+    "do not rely on it" would misstate a blurred image's answer: one judged blurred is told both cases."""
     share = f"{100 * keep:.0f} %" if keep else "most"
-    return (f"This image is unlike the images the model was trained on (unfamiliarity score {prediction.ood_score:.4g}, "
+    head = (f"This image is unlike the images the model was trained on (unfamiliarity score {prediction.ood_score:.4g}, "
             f"above the threshold {prediction.ood_threshold:.4g} that {share} of held-out training-like images stay "
-            "under). The class below is the closest of the classes it knows, not a recognition: do not rely on it.")
+            "under). ")
+    if getattr(prediction, "blurred", False):
+        return head + ("It is also judged blurred, and strong blur alone can raise this warning: if it is a blurred "
+                       "picture of one of the classes the model knows, the class below may well be right, but it is "
+                       "not vouched for; if it shows something else, the class means nothing.")
+    return head + "The class below is the closest of the classes it knows, not a recognition: do not rely on it."
 
 
 def second_look_note(prediction: Any) -> str | None:

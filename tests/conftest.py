@@ -217,6 +217,23 @@ def ood_fit_pair(tiny_dataset, folder: Path, **options):
     return dataset, shipped, Predictor.from_checkpoint(run)
 
 
+def with_ood(run: Path, folder: Path, ood: dict) -> Path:
+    """A copy of `run` in `folder` whose model.json carries `ood` as its unfamiliar-image settings; with
+    `FLAG_EVERYTHING` (an energy threshold no image stays under) every answer is flagged."""
+    import json
+    import shutil
+
+    copy = folder / "ood-run"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "model.json").read_text())
+    config["ood"] = ood
+    (copy / "model.json").write_text(json.dumps(config))
+    return copy
+
+
+FLAG_EVERYTHING = {"method": "energy", "threshold": -1e9, "keep": 0.95, "fitted_on": "a test"}
+
+
 def warning_rate(predictor, images) -> float:
     """Share of `images` the predictor calls unfamiliar."""
     return float(np.mean([not p.in_distribution for p in predictor.predict_batch(images)]))

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from bench.bench_flagged_blur import main
-
-
-def _strict_copy(run, folder):
-    """The run with a threshold no image stays under: every answer is flagged."""
-    strict = folder / "strict-run"
-    shutil.copytree(run, strict)
-    config = json.loads((strict / "model.json").read_text())
-    config["ood"] = {"method": "energy", "threshold": -1e9, "keep": 0.95, "fitted_on": "a test"}
-    (strict / "model.json").write_text(json.dumps(config))
-    return strict
+from tests.conftest import FLAG_EVERYTHING, with_ood
 
 
 def test_every_flagged_answer_is_counted_and_the_summary_adds_up(tiny_checkpoint, tiny_dataset, tmp_path):
     out = tmp_path / "flagged.json"
     n = 8
-    assert main(["--model", str(_strict_copy(tiny_checkpoint, tmp_path)), "--data", str(tiny_dataset.root),
+    assert main(["--model", str(with_ood(tiny_checkpoint, tmp_path, FLAG_EVERYTHING)), "--data", str(tiny_dataset.root),
                  "--n", str(n), "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     rows = result["rows"]
@@ -40,11 +30,7 @@ def test_every_flagged_answer_is_counted_and_the_summary_adds_up(tiny_checkpoint
 
 
 def test_a_model_without_a_warning_is_refused(tiny_checkpoint, tiny_dataset, tmp_path):
-    plain = tmp_path / "plain-run"
-    shutil.copytree(tiny_checkpoint, plain)
-    config = json.loads((plain / "model.json").read_text())
-    config["ood"] = {}
-    (plain / "model.json").write_text(json.dumps(config))
+    plain = with_ood(tiny_checkpoint, tmp_path, {})
     with pytest.raises(SystemExit) as refused:
         main(["--model", str(plain), "--data", str(tiny_dataset.root), "--n", "4", "--out", str(tmp_path / "x.json")])
     assert refused.value.code == 2

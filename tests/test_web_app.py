@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from fusion.predictor import Predictor
+from tests.conftest import FLAG_EVERYTHING, with_ood
 from web import create_app
 
 
@@ -202,11 +203,7 @@ def test_app_needs_a_model_and_takes_the_secret_from_the_environment(run_dir, mo
 
 def test_unfamiliar_image_gets_a_warning_above_the_class_and_in_the_json(run_dir, test_image, tmp_path):
     """A threshold no image can stay under: every answer is flagged as unlike the training data."""
-    strict = tmp_path / "strict-run"
-    shutil.copytree(run_dir, strict)
-    config = json.loads((strict / "model.json").read_text())
-    config["ood"] = {"method": "energy", "threshold": -1e9, "keep": 0.95, "fitted_on": "a test"}
-    (strict / "model.json").write_text(json.dumps(config))
+    strict = with_ood(run_dir, tmp_path, FLAG_EVERYTHING)
     app = create_app({"PREDICTOR": Predictor.from_checkpoint(strict), "MODEL_PATH": strict, "WTF_CSRF_ENABLED": False,
                       "SECRET_KEY": "test"})
     page = upload(app.test_client(), test_image).get_data(as_text=True)

@@ -100,15 +100,9 @@ def test_unfamiliar_warning_tells_a_blurred_image_both_cases_and_a_sharp_one_not
                                                                                         tmp_path):
     """Strong blur alone raises the warning on pictures the model still mostly reads right: the notice of an
     image judged blurred must not say "do not rely on it", and one judged sharp must."""
-    import json
-    import shutil
+    from tests.conftest import FLAG_EVERYTHING, with_ood
 
-    strict = tmp_path / "strict-run"
-    shutil.copytree(tiny_checkpoint, strict)
-    config = json.loads((strict / "model.json").read_text())
-    config["ood"] = {"method": "energy", "threshold": -1e9, "keep": 0.95, "fitted_on": "a test"}  # every image flagged
-    (strict / "model.json").write_text(json.dumps(config))
-    predictor = Predictor.from_checkpoint(strict)
+    predictor = Predictor.from_checkpoint(with_ood(tiny_checkpoint, tmp_path, FLAG_EVERYTHING))
     seen = set()
     for row in tiny_dataset.split_rows("test")[:40]:
         image = cv2.cvtColor(cv2.imread(str(tiny_dataset.root / row["path"])), cv2.COLOR_BGR2RGB)

@@ -82,12 +82,7 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
     validation images, so the stated price (share of familiar images flagged) does not drift with
     what the copies contain. `framing_scale`: the re-framing's zoom range (recorded in the settings).
     """
-    if views not in VIEW_KINDS:
-        raise ValueError(f"views must be one of {VIEW_KINDS}; got {views!r}")
-    if views != "blur" and not blur_views:
-        raise ValueError(f"views={views!r} describes the copies blur_views adds; it needs blur_views=True")
-    if views == "camera" and not 0 < framing_scale[0] <= framing_scale[1]:
-        raise ValueError(f"framing_scale must be a zoom range (low, high) with 0 < low <= high; got {framing_scale}")
+    _check_copies(views, blur_views, framing_scale)
     method = resolve_method(method, predictor.config.branches)
     if familiar and not 0 < view_lowpass < 1:
         raise ValueError(f"view_lowpass (the second look's sigma) must lie in (0, 1) of the shorter side; got {view_lowpass}")
@@ -121,6 +116,16 @@ def fit_ood(predictor, train_images, train_labels: np.ndarray, val_images, metho
         stats.update(_fit_familiar_view(predictor, settings, scores, train_images, train_labels, val_images,
                                         keep, max_train, seed, progress, view_lowpass, n_kept))
     return settings, stats
+
+
+def _check_copies(views: str, blur_views: bool, framing_scale: tuple[float, float]) -> None:
+    """Refuse copy settings `fit_ood` cannot honour, before anything is embedded."""
+    if views not in VIEW_KINDS:
+        raise ValueError(f"views must be one of {VIEW_KINDS}; got {views!r}")
+    if views != "blur" and not blur_views:
+        raise ValueError(f"views={views!r} describes the copies blur_views adds; it needs blur_views=True")
+    if views == "camera" and not 0 < framing_scale[0] <= framing_scale[1]:
+        raise ValueError(f"framing_scale must be a zoom range (low, high) with 0 < low <= high; got {framing_scale}")
 
 
 def _standardisation(members: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 from unittest import mock
 
 import numpy as np
@@ -32,6 +31,7 @@ from bench.bench_ood_blur import FITS, measure, print_table, refit, verdict  # n
 from bench.held_out_args import blur_bench_parser, parse_checked  # noqa: E402
 from bench.train_oracle_held_out import held_out_blurs  # noqa: E402
 from features.atomic import atomic_write_json  # noqa: E402
+from fusion.blur_views import blurred_views  # noqa: E402
 
 HELD_OUT_COPY_SHARE = 0.5
 
@@ -43,21 +43,15 @@ def held_out_copies(images: list, seed: int) -> list[np.ndarray]:
     return list(held_out_blurs(np.stack([np.asarray(image) for image in images]), np.random.default_rng([seed, 1818])))
 
 
-def oracle_views(real: Callable) -> Callable:
+def copies_with_held_out(images, labels=None, seed=0, kernels="classic", views="blur", framing_scale=None):
     """`with_blurred_views` whose copies are, for `HELD_OUT_COPY_SHARE` of the images, held-out-family
     blurs instead of the fit's own (its blur, un-reframed, for the rest)."""
-
-    def copies_with_held_out(images, labels=None, seed=0, kernels="classic", views="blur", framing_scale=None):
-        images = list(images)
-        own = real(images, None, seed, kernels, "blur")[0][len(images):]
-        swap = np.random.default_rng([seed, 1819]).random(len(images)) < HELD_OUT_COPY_SHARE
-        held = held_out_copies([im for im, s in zip(images, swap) if s], seed)
-        it = iter(held)
-        copies = [next(it) if s else o for o, s in zip(own, swap)]
-        both = images + copies
-        return both, None if labels is None else np.concatenate([np.asarray(labels), np.asarray(labels)])
-
-    return copies_with_held_out
+    images = list(images)
+    own = blurred_views(images, seed, kernels, "blur")
+    swap = np.random.default_rng([seed, 1819]).random(len(images)) < HELD_OUT_COPY_SHARE
+    held = iter(held_out_copies([im for im, s in zip(images, swap) if s], seed))
+    copies = [next(held) if s else o for o, s in zip(own, swap)]
+    return images + copies, None if labels is None else np.concatenate([np.asarray(labels), np.asarray(labels)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = Predictor.from_checkpoint(args.model, device=args.device)
     sets = ood_sets(args.set_size)
     results = {"shipped": measure(shipped, dataset, args.n, sets, args.test_images, args.verification)}
-    with mock.patch.object(fusion.ood_store, "with_blurred_views", oracle_views(fusion.ood_store.with_blurred_views)):
+    with mock.patch.object(fusion.ood_store, "with_blurred_views", copies_with_held_out):
         oracle = refit(shipped, dataset, args.train_images, **FITS["camera-views"])
     results["oracle-held-out"] = measure(oracle, dataset, args.n, sets, args.test_images, args.verification)
     for r in results.values():

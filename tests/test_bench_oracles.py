@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.blur_families import HELD_OUT_FAMILIES
-from bench.oracle_ood_fit import HELD_OUT_COPY_SHARE, held_out_copies, oracle_views
+from bench.oracle_ood_fit import HELD_OUT_COPY_SHARE, copies_with_held_out, held_out_copies
 from bench.train_oracle_held_out import oracle_augment
 from features import FeatureConfig, compute_features
 from fusion.blur_views import with_blurred_views
@@ -64,7 +64,7 @@ def test_held_out_copies_come_from_the_held_out_families():
 def test_oracle_views_keep_one_copy_per_image_half_of_them_held_out():
     images = list(_batch(200).images)
     labels = np.arange(200) % 10
-    both, both_labels = oracle_views(with_blurred_views)(images, labels, seed=2, kernels="mixed", views="camera")
+    both, both_labels = copies_with_held_out(images, labels, seed=2, kernels="mixed", views="camera")
     own = with_blurred_views(images, None, 2, "mixed", "blur")[0][200:]
     assert len(both) == 400 and np.array_equal(both_labels, np.concatenate([labels, labels]))
     assert all(np.array_equal(a, b) for a, b in zip(both[:200], images))  # the images themselves come first

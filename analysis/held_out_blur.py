@@ -78,12 +78,19 @@ def _share(hits: np.ndarray) -> dict[str, float]:
 
 def score_condition(predictor: Any, images: np.ndarray, labels: np.ndarray, sharp: np.ndarray,
                     batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
-    """Accuracy, warning share (None when the model has no OOD score) and mean SSIM to `sharp`."""
+    """Accuracy, warning share (None when the model has no OOD score) and mean SSIM to `sharp`; with a
+    warning, also how many warned answers were right and how many warned images the blur verdict called
+    blurred (what a flagged answer is worth: bench/bench_flagged_blur.py)."""
     predictions = predictor.predict_batch(images, batch_size=batch_size)
     correct = np.array([p.class_index for p in predictions]) == labels
     flags = [p.in_distribution for p in predictions]
-    warned = None if any(f is None for f in flags) else _share(~np.array(flags, dtype=bool))
-    return {"accuracy": _share(correct), "warned": warned, "ssim": float(ssim(sharp, images).mean())}
+    row = {"accuracy": _share(correct), "warned": None, "ssim": float(ssim(sharp, images).mean())}
+    if not any(f is None for f in flags):
+        warned = ~np.array(flags, dtype=bool)
+        blurred = np.array([bool(p.blurred) for p in predictions])
+        row.update(warned=_share(warned), n_warned=int(warned.sum()), right_when_warned=int((warned & correct).sum()),
+                   warned_and_judged_blurred=int((warned & blurred).sum()))
+    return row
 
 
 def held_out_sweep(predictor: Any, dataset: Any, split: str = "dev", n_images: int = DEFAULT_IMAGES, seed: int = 0,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.blur_families import SUITES  # noqa: E402
@@ -29,29 +27,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="dev")
     args = parse_checked(parser, argv)
 
-    from analysis.held_out_blur import conditions, sharp_subset
+    from analysis.held_out_blur import held_out_sweep
     from fusion.predictor import Predictor
     from train.data.dataset_dir import read_dataset
 
     predictor = Predictor.from_checkpoint(args.model, device=args.device)
     if not predictor.config.ood.get("method"):
         parser.error(f"--model {args.model} has no unfamiliar-image score")
-    images, labels = sharp_subset(read_dataset(args.data), args.split, args.n, 0)
+    dataset = read_dataset(args.data)
     rows = []
-    for suite in SUITES:
-        for i, condition in enumerate(conditions(suite)):  # the same draws as analysis.held_out_blur's sweep
-            if condition.group == "trained":
+    for suite in SUITES:  # the report's own sweep: same images, same draws, the warned answers counted there
+        for condition in held_out_sweep(predictor, dataset, args.split, args.n, progress=False, suite=suite)["conditions"]:
+            if condition["group"] == "trained":
                 continue
-            answers = predictor.predict_batch(condition.apply(images, np.random.default_rng([0, i])))
-            correct = np.array([a.class_index for a in answers]) == labels
-            flagged = np.array([a.in_distribution is False for a in answers])
-            blurred = np.array([bool(a.blurred) for a in answers])
-            rows.append({"suite": suite, "family": condition.family, "label": condition.label,
-                         "accuracy": float(correct.mean()), "flagged": int(flagged.sum()),
-                         "right_when_flagged": int((correct & flagged).sum()),
-                         "flagged_and_judged_blurred": int((flagged & blurred).sum())})
+            rows.append({"suite": suite, "family": condition["family"], "label": condition["label"],
+                         "accuracy": condition["accuracy"]["value"], "flagged": condition["n_warned"],
+                         "right_when_flagged": condition["right_when_warned"],
+                         "flagged_and_judged_blurred": condition["warned_and_judged_blurred"]})
             r = rows[-1]
-            print(f"{suite:<13}{condition.family} {condition.label}: accuracy {r['accuracy']:.2f}, flagged {r['flagged']}, "
+            print(f"{suite:<13}{r['family']} {r['label']}: accuracy {r['accuracy']:.2f}, flagged {r['flagged']}, "
                   f"right when flagged {r['right_when_flagged']}")
     readable = [r for r in rows if r["accuracy"] >= READABLE]
     flagged = sum(r["flagged"] for r in readable)

@@ -81,6 +81,7 @@ def test_wilson_interval_contains_the_share_and_stays_in_bounds():
 class _Prediction:
     def __init__(self, index: int, familiar: bool):
         self.class_index, self.in_distribution = index, familiar
+        self.blurred = not familiar  # the fake's blur verdict: what it finds smooth it calls blurred
 
 
 class _FakePredictor:
@@ -116,6 +117,8 @@ def test_sweep_scores_every_condition_with_intervals_and_a_table(garments):
         acc, warned = row["accuracy"], row["warned"]
         assert acc["low"] <= acc["value"] <= acc["high"] and warned["low"] <= warned["value"] <= warned["high"]
         assert abs(acc["value"] + warned["value"] - 1) < 1e-9  # the fake is wrong exactly when it warns
+        assert row["right_when_warned"] == 0 and row["warned_and_judged_blurred"] == row["n_warned"]
+        assert row["n_warned"] == round(warned["value"] * 40)
     header, rows, note = held_out_rows(section)
     assert len(rows) == len(conditions()) + 1 and "Wilson" in note and "SSIM" in header
     assert held_out_figure(section) is not None

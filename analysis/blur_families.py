@@ -152,6 +152,17 @@ def aliased_resample(images: np.ndarray, strength: float, rng: np.random.Generat
                                                     interpolation=cv2.INTER_LINEAR))
 
 
+def _blend_levels(stack: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Blur that varies in the frame: each pixel interpolated between the two levels of `stack`
+    ((L, H, W[, C]) float copies of one image, mild -> strong) around its `position` ((H, W), in levels)."""
+    low = np.clip(np.floor(position).astype(int), 0, len(stack) - 2)
+    frac = position - low
+    if stack.ndim == 4:
+        low, frac = low[..., None], frac[..., None]
+    pick = lambda idx: np.take_along_axis(stack, np.broadcast_to(idx, stack.shape[1:])[None], 0)[0]
+    return np.clip(np.round((1 - frac) * pick(low) + frac * pick(low + 1)), 0, 255).astype(np.uint8)
+
+
 def tilt_shift(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Shallow depth of field: sharp along a random focal line, Gaussian blur growing linearly with
     the distance from it up to sigma `strength` at the farthest pixel (blur that varies in the frame)."""
@@ -166,10 +177,7 @@ def tilt_shift(images: np.ndarray, strength: float, rng: np.random.Generator) ->
         stack = np.stack([im.astype(np.float64) if s == 0 else
                           cv2.GaussianBlur(im, (0, 0), s, borderType=cv2.BORDER_REFLECT).astype(np.float64) for s in levels])
         position = sigma / strength * (len(levels) - 1) if strength > 0 else np.zeros_like(sigma)
-        low = np.clip(np.floor(position).astype(int), 0, len(levels) - 2)
-        frac = (position - low)[..., None] if im.ndim == 3 else position - low
-        pick = lambda idx: np.take_along_axis(stack, idx[None, ..., None] if im.ndim == 3 else idx[None], 0)[0]
-        out[i] = np.clip(np.round((1 - frac) * pick(low) + frac * pick(low + 1)), 0, 255).astype(np.uint8)
+        out[i] = _blend_levels(stack, position)
     return out
 
 
@@ -254,14 +262,11 @@ def field_curvature(images: np.ndarray, strength: float, rng: np.random.Generato
     distance = np.hypot(xs - (w - 1) / 2, ys - (h - 1) / 2)
     levels = np.linspace(0.0, strength, 7)
     position = (distance / distance.max()) ** 2 * (len(levels) - 1)  # where each pixel sits among the levels
-    weights = np.clip(1 - np.abs(position[None] - np.arange(len(levels))[:, None, None]), 0, None)  # (L, H, W)
-    if images.ndim == 4:
-        weights = weights[..., None]
     out = np.empty_like(images)
     for i, im in enumerate(images):
-        blurred = [im.astype(np.float64) if r == 0 else
-                   cv2.filter2D(im, -1, _disc(r), borderType=cv2.BORDER_REFLECT).astype(np.float64) for r in levels]
-        out[i] = np.clip(np.round(sum(wt * b for wt, b in zip(weights, blurred))), 0, 255).astype(np.uint8)
+        stack = np.stack([im.astype(np.float64) if r == 0 else
+                          cv2.filter2D(im, -1, _disc(r), borderType=cv2.BORDER_REFLECT).astype(np.float64) for r in levels])
+        out[i] = _blend_levels(stack, position)
     return out
 
 
